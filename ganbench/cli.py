@@ -1,0 +1,174 @@
+"""The ``ganbench`` command: thin click wrappers over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ganbench import config as cfg
+from ganbench.errors import GanbenchError
+
+
+class UserError(click.ClickException):
+    """Bad input: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"ganbench: error: {self.format_message()}", err=True)
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GanbenchError as exc:
+            raise UserError(" ".join(str(exc).split())) from None
+
+
+STORE_OPTION = click.option(
+    "--store", type=click.Path(file_okay=False), default=None,
+    help="Folder of runs (default: $GANBENCH_STORE or ./ganbench-store).",
+)
+
+
+def _store(path: str | None):
+    from ganbench.store import Store
+
+    return Store(path)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ganbench")
+def cli() -> None:
+    """ganbench: train and compare GAN variants with the protocol of Goodfellow et al. (2014)."""
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def plugins_command(as_json: bool) -> None:
+    """List every plugin: group, name, distribution and version, status."""
+    from ganbench import plugins
+
+    rows = [
+        {"group": p.group, "name": p.name, "distribution": p.distribution,
+         "version": p.version, "status": plugins.status(p)}
+        for p in plugins.discover()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    widths = {k: max([len(k)] + [len(str(r[k])) for r in rows]) for k in ("group", "name", "distribution", "version")}
+    header = "  ".join(k.ljust(widths[k]) for k in widths) + "  status"
+    click.echo(header)
+    for r in rows:
+        click.echo("  ".join(str(r[k]).ljust(widths[k]) for k in widths) + "  " + r["status"])
+
+
+def _config_from_flags(generator, discriminator, loss, dataset, seed, steps, epochs, batch_size,
+                       discriminator_steps, assignments) -> cfg.RunConfig:
+    config = cfg.RunConfig(generator=generator, discriminator=discriminator, loss=loss,
+                           dataset=dataset, seed=seed)
+    if steps is not None and epochs is not None:
+        raise GanbenchError("give --steps or --epochs, not both")
+    if steps is not None:
+        config.train["steps"] = steps
+    if epochs is not None:
+        config.train["epochs"] = epochs
+    if batch_size is not None:
+        config.train["batch_size"] = batch_size
+    if discriminator_steps is not None:
+        config.train["discriminator_steps"] = discriminator_steps
+    return cfg.with_assignments(config, list(assignments))
+
+
+@cli.command("train")
+@click.option("--generator", "-G", required=True, help="Generator plugin name.")
+@click.option("--discriminator", "-D", required=True, help="Discriminator plugin name.")
+@click.option("--loss", "-L", required=True, help="Loss plugin name.")
+@click.option("--dataset", "-X", required=True, help="Dataset plugin name.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, default=None, help="Iterations (generator updates).")
+@click.option("--epochs", type=float, default=None, help="Passes over the training split.")
+@click.option("--batch-size", type=int, default=None, help="Minibatch size m (default 100).")
+@click.option("--discriminator-steps", "-k", type=int, default=None,
+              help="Discriminator updates per iteration, k (default 1).")
+@click.option("--set", "assignments", multiple=True, metavar="PART.OPTION=VALUE",
+              help="A plugin option or setting, e.g. generator.hidden=[256,256], "
+                   "optimizer.lr=0.01, train.update=simultaneous. Repeatable.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: a GPU if any).")
+@STORE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the run's record as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train_command(generator, discriminator, loss, dataset, seed, steps, epochs, batch_size,
+                  discriminator_steps, assignments, device, store, as_json, quiet) -> None:
+    """Train one run with Algorithm 1, score it, and keep it in the store."""
+    from ganbench.runner import prepare, resolve_device, train_run
+
+    config = _config_from_flags(generator, discriminator, loss, dataset, seed, steps, epochs,
+                                batch_size, discriminator_steps, assignments)
+    resolve_device(device)  # a bad device is bad input: fail before building anything
+    experiment = prepare(config)
+    st = _store(store)
+    record = train_run(experiment.config, store=st, device=device, quiet=quiet,
+                       experiment=experiment)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
+    else:
+        _print_record(record, st.run_dir(record["run_id"]))
+    if record["status"] == "failed":
+        sys.exit(1)
+
+
+def _print_record(record: dict, folder: Path) -> None:
+    line = f"run {record['run_id']}: {record['status']}"
+    if record.get("reason"):
+        line += f" ({record['reason']}"
+        line += f", step {record['failed_step']})" if record.get("failed_step") is not None else ")"
+    click.echo(line)
+    if record.get("steps") is not None:
+        click.echo(f"  steps {record['steps']}, epochs {record.get('epochs')}, "
+                   f"{record.get('wall_time')} s on {record.get('device')}")
+    if record.get("parzen_mean") is not None:
+        click.echo(f"  Parzen log-likelihood {record['parzen_mean']:.2f} +- "
+                   f"{record['parzen_stderr']:.2f} (sigma {record['parzen_sigma']:.3g}, "
+                   f"{record['parzen_n_samples']} samples)")
+    click.echo(f"  {folder}")
+
+
+def _print_frame(frame, fmt: str, columns: list[str] | None = None) -> None:
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2))
+    elif fmt == "markdown":
+        click.echo(frame.to_markdown(index=False) if hasattr(frame, "to_markdown") else frame.to_string(index=False))
+    else:
+        shown = frame[columns] if columns else frame
+        click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}") if len(frame)
+                   else "no runs in the store")
+
+
+@cli.command("results")
+@STORE_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--all-columns", is_flag=True, help="Table: show every column.")
+def results_command(store, fmt, all_columns) -> None:
+    """One row per run in the store (ganbench.results.load)."""
+    from ganbench import results
+
+    frame = results.load(_store(store))
+    columns = None if all_columns or frame.empty else results.summary_columns(frame)
+    _print_frame(frame, fmt, columns)
+
+
+def main() -> None:
+    cli(prog_name="ganbench")
+
+
+if __name__ == "__main__":
+    main()

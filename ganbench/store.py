@@ -1,0 +1,141 @@
+"""The store of runs: one folder per run id, written so that a killed process or several
+concurrent writers lose nothing.
+
+Every JSON file and checkpoint is written to a temporary file and renamed into place (atomic
+on POSIX). A run folder is locked (``fcntl.flock``) while a process trains it, so two workers
+never train the same run, and a lock that is no longer held marks an interrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganbench.errors import GanbenchError
+
+DEFAULT_STORE = "ganbench-store"
+CONFIG = "config.json"
+RECORD = "record.json"
+CHECKPOINT = "checkpoint.pt"
+LOCK = ".lock"
+
+
+def default_store() -> Path:
+    return Path(os.environ.get("GANBENCH_STORE", DEFAULT_STORE))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint, loaded with ``weights_only=True`` (no arbitrary code from pickles)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GanbenchError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+class RunLocked(GanbenchError):
+    """Another process is training this run."""
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_store()
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def run_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def read_record(self, run_id: str) -> dict[str, Any] | None:
+        path = self.run_dir(run_id) / RECORD
+        if not path.exists():
+            return None
+        return read_json(path)
+
+    def status(self, run_id: str) -> str | None:
+        try:
+            record = self.read_record(run_id)
+        except (OSError, ValueError):
+            return None
+        if record is None:
+            return None
+        if record.get("status") == "running" and not self.is_locked(run_id):
+            return "interrupted"
+        return record.get("status")
+
+    def is_locked(self, run_id: str) -> bool:
+        path = self.run_dir(run_id) / LOCK
+        if not path.exists():
+            return False
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    return True
+                raise
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    @contextlib.contextmanager
+    def lock(self, run_id: str) -> Iterator[Path]:
+        """Hold the run's folder for this process; RunLocked if another process holds it."""
+        folder = self.run_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / LOCK, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise RunLocked(f"run {run_id} is being trained by another process") from exc
+            try:
+                yield folder
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)

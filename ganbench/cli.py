@@ -166,6 +166,94 @@ def results_command(store, fmt, all_columns) -> None:
     _print_frame(frame, fmt, columns)
 
 
+@cli.command("score")
+@click.argument("run_id")
+@click.option("--n-samples", type=int, default=None, help="Kernel centres (default: the run's).")
+@click.option("--device", default=None)
+@STORE_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def score_command(run_id, n_samples, device, store, as_json) -> None:
+    """Re-score a stored run with the paper's Parzen protocol (updates its record)."""
+    from ganbench.scoring import rescore
+
+    record = rescore(_store(store), run_id, n_samples=n_samples, device=device)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
+    else:
+        _print_record(record, _store(store).run_dir(run_id))
+
+
+@cli.command("parzen")
+@click.option("--samples", "samples_path", required=True, type=click.Path(dir_okay=False),
+              help="Samples of a generator: .npy, .npz or .pt, shape (N, ...).")
+@click.option("--dataset", required=True, help="Dataset plugin whose valid/test splits score them.")
+@click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE")
+@click.option("--n-valid", type=int, default=1000, show_default=True)
+@click.option("--device", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def parzen_command(samples_path, dataset, assignments, n_valid, device, as_json) -> None:
+    """Score samples made anywhere with the paper's Parzen-window protocol."""
+    from ganbench.scoring import score_samples_file
+
+    result = score_samples_file(samples_path, dataset, list(assignments), n_valid=n_valid,
+                                device=device)
+    if as_json:
+        click.echo(json.dumps(result.to_record(), indent=2))
+    else:
+        click.echo(f"Parzen log-likelihood {result.mean:.2f} +- {result.stderr:.2f} nats "
+                   f"(sigma {result.sigma:.3g} chosen on {result.n_valid} validation points, "
+                   f"{result.n_samples} samples, {result.n_test} test points)")
+
+
+@cli.command("sample")
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--n", "n", type=int, required=True, help="How many samples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="FILE.npy")
+@click.option("--device", default=None)
+def sample_command(checkpoint, n, seed, out, device) -> None:
+    """Draw samples from a generator: a run folder, its checkpoint, or exported weights."""
+    import numpy as np
+
+    from ganbench.runner import generate, resolve_device
+    from ganbench.scoring import load_generator
+
+    if n < 1:
+        raise GanbenchError(f"--n must be at least 1, got {n}")
+    dev = resolve_device(device)
+    generator, config = load_generator(checkpoint, dev)
+    samples = generate(generator, config.noise, n, seed=seed, device=dev)
+    np.save(out, samples.numpy())
+    click.echo(f"{n} samples of shape {tuple(samples.shape[1:])} written to {out}")
+
+
+@cli.command("reproduce")
+@click.argument("what", type=click.Choice(["paper"]))
+@click.option("--quick", is_flag=True, help="A few minutes on a CPU: NOT the paper's budget.")
+@click.option("--seeds", type=int, default=None, help="Seeds per update mode (default 3; quick 1).")
+@click.option("--epochs", type=float, default=None, help="Epochs per run (default 300; quick 2).")
+@click.option("--update", type=click.Choice(["both", "simultaneous", "alternating"]),
+              default="both", show_default=True)
+@click.option("--device", default=None)
+@click.option("--tfd", "tfd_path", default=None, type=click.Path(),
+              help="TFD_48x48.mat, to fill the TFD column.")
+@click.option("--workers", type=int, default=None, help="Runs at once (local executor).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True)
+@STORE_OPTION
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where the table goes (default ./paper-results, quick: ./paper-quick).")
+@click.option("--quiet", "-q", is_flag=True)
+def reproduce_command(what, quick, seeds, epochs, update, device, tfd_path, workers, executor,
+                      store, out, quiet) -> None:
+    """Reproduce Table 1 of Goodfellow et al. (2014) on MNIST (and TFD with --tfd)."""
+    from ganbench.reproduce import run_paper
+
+    run_paper(quick=quick, seeds=seeds, epochs=epochs, update=update, device=device,
+              tfd_path=tfd_path, workers=workers, executor=executor, store=_store(store),
+              out=Path(out) if out else None, quiet=quiet, echo=click.echo)
+
+
 def main() -> None:
     cli(prog_name="ganbench")
 

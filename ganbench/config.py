@@ -55,6 +55,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
         "n_test": None,  # None: the whole test split
         "select": "last",  # or "valid": keep the checkpoint with the best validation Parzen
         "select_every": None,  # iterations between validation scores (None: checkpoint_every)
+        "patience": None,  # select="valid": stop after this many scores without improvement
     },
 }
 CHOICES = {
@@ -285,6 +286,12 @@ def resolve(config: RunConfig) -> RunConfig:
     for key in ("checkpoint_every", "log_every"):
         if train[key] < 1:
             raise ConfigError(f"train.{key} must be at least 1, got {train[key]}")
+    every = resolved.score["select_every"]
+    if every is not None and (every < 1 or every % train["checkpoint_every"]):
+        raise ConfigError(
+            f"score.select_every ({every}) must be a multiple of train.checkpoint_every "
+            f"({train['checkpoint_every']}): selection happens at checkpoints"
+        )
     if resolved.noise["dim"] < 1:
         raise ConfigError(f"noise.dim must be at least 1, got {resolved.noise['dim']}")
     if resolved.optimizer["lr"] <= 0:

@@ -68,3 +68,23 @@ def image_grid(x: torch.Tensor, png_path: Path, nrow: int = 10) -> None:
     from torchvision.utils import save_image
 
     save_image(as_images(x.float()).clamp(0, 1), png_path, nrow=nrow, padding=2)
+
+
+def nearest_neighbour_figure(generator, config, png_path: Path, n: int = 30,
+                             train_limit: int | None = None) -> Path:
+    """The paper's Figure 2: samples of G, each with its nearest training image beside it
+    (Euclidean distance over the whole training split), showing G does not memorise."""
+    from ganbench import plugins
+    from ganbench.runner import generate
+
+    device = next(generator.parameters()).device
+    samples = generate(generator, config.noise, n, seed=config.seed + 5, device=device)
+    train = plugins.load("dataset", config.dataset)(**config.options["dataset"]).splits["train"]
+    train = train if train_limit is None else train[:train_limit]
+    flat_s, flat_t = samples.flatten(1).double(), train.flatten(1).double()
+    d2 = (flat_s.pow(2).sum(1, keepdim=True) - 2 * flat_s @ flat_t.T
+          + flat_t.pow(2).sum(1)[None, :])
+    nearest = train[d2.argmin(dim=1)]
+    pairs = torch.stack([as_images(samples), as_images(nearest)], dim=1).flatten(0, 1)
+    image_grid(pairs, png_path, nrow=10)
+    return png_path

@@ -25,6 +25,7 @@ from ganbench import plugins
 from ganbench.errors import ConfigError, GanbenchError, PluginError
 from ganbench.progress import Progress
 from ganbench.store import (
+    BEST,
     CHECKPOINT,
     CONFIG,
     RECORD,
@@ -33,6 +34,7 @@ from ganbench.store import (
     atomic_write_bytes,
     atomic_write_json,
     load_checkpoint,
+    read_json,
 )
 from ganbench.train import Diverged, MinibatchSampler, NoisePrior, Schedule, Trainer, iterations_for
 
@@ -106,6 +108,12 @@ def _check_dataset(name: str, dataset: Any) -> tuple[int, ...]:
                 f"dataset {name!r} split {split!r} must be a tensor of shape (N, *{shape}), got {got}"
             )
     return shape
+
+
+def prepare_dataset_shape(config: cfg.RunConfig) -> tuple[int, ...]:
+    """The data shape of a resolved config's dataset (builds the dataset)."""
+    dataset = _build("dataset", config.dataset, **config.options["dataset"])
+    return _check_dataset(config.dataset, dataset)
 
 
 def _versions(config: cfg.RunConfig) -> dict[str, dict[str, str]]:
@@ -254,7 +262,11 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool)
             _, d, g, _ = t.curve.rows[-1]
             progress.update(t.step, d_loss=d, g_loss=g)
 
+        selector = Selector(exp, folder, dev, trainer.step) if exp.config.score["select"] == "valid" else None
+
         def on_checkpoint(t: Trainer) -> None:
+            if selector is not None:
+                selector.maybe_score(t)
             atomic_torch_save(folder / CHECKPOINT, t.state_dict())
             _write_curve(folder, t)
 
@@ -263,6 +275,8 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool)
         finally:
             progress.close()
         record.update(status="done", reason=None)
+        if selector is not None:
+            selector.restore_best(trainer, record)
     except Diverged as exc:
         record.update(status="diverged", reason=exc.reason, failed_step=exc.step)
     except KeyboardInterrupt:
@@ -281,6 +295,63 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool)
         _artefacts(exp, trainer, folder, dev, record)
     _finish(record, trainer, folder)
     return record
+
+
+class Selector:
+    """Checkpoint selection on the validation split (never on test): every ``select_every``
+    iterations, score G's samples on the validation points and keep the best generator."""
+
+    def __init__(self, exp: Experiment, folder: Path, dev: torch.device, start_step: int):
+        self.exp, self.folder, self.dev = exp, folder, dev
+        score = exp.config.score
+        self.every = score["select_every"] or exp.config.train["checkpoint_every"]
+        self.valid = exp.dataset.splits["valid"][: score["n_valid"]]
+        path = folder / "selection.json"
+        history = read_json(path)["history"] if path.exists() else []
+        self.history = [h for h in history if h["step"] <= start_step]  # as of the checkpoint
+
+    def maybe_score(self, trainer: Trainer) -> None:
+        if trainer.step % self.every and trainer.step != trainer.schedule.iterations:
+            return
+        if self.history and self.history[-1]["step"] == trainer.step:
+            return
+        from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density
+
+        config = self.exp.config
+        samples = generate(trainer.G, config.noise, config.score["n_samples"],
+                           seed=config.seed + 3, device=self.dev)
+        if not torch.isfinite(samples).all():
+            return
+        density = parzen_log_density(self.valid, samples, DEFAULT_SIGMAS, device=self.dev)
+        means = density.mean(dim=1)
+        best = int(means.argmax())
+        entry = {"step": trainer.step, "parzen_valid": float(means[best]),
+                 "sigma": float(DEFAULT_SIGMAS[best])}
+        improved = not self.history or entry["parzen_valid"] > max(
+            h["parzen_valid"] for h in self.history)
+        if improved:
+            atomic_torch_save(self.folder / BEST, {"step": trainer.step,
+                                                   "generator": trainer.G.state_dict()})
+        self.history.append(entry)
+        atomic_write_json(self.folder / "selection.json", {"history": self.history})
+        patience = self.exp.config.score["patience"]
+        if patience is not None:
+            best_at = max(range(len(self.history)), key=lambda i: self.history[i]["parzen_valid"])
+            if len(self.history) - 1 - best_at >= patience:
+                trainer.stop_requested = True
+
+    def restore_best(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if not (self.folder / BEST).exists() or not self.history:
+            return
+        best = load_checkpoint(self.folder / BEST)
+        trainer.G.load_state_dict(best["generator"])
+        chosen = max(self.history, key=lambda h: h["parzen_valid"])
+        record.update(selected_step=int(best["step"]), parzen_valid=chosen["parzen_valid"])
+        if trainer.stop_requested:
+            record["stopped_early"] = (
+                f"no better validation score in the last {self.exp.config.score['patience']} "
+                f"scores (best at step {chosen['step']})"
+            )
 
 
 def _finish(record: dict[str, Any], trainer: Trainer | None, folder: Path) -> None:

@@ -26,6 +26,7 @@ DEFAULT_STORE = "ganbench-store"
 CONFIG = "config.json"
 RECORD = "record.json"
 CHECKPOINT = "checkpoint.pt"
+BEST = "best_generator.pt"  # the generator chosen on the validation split (score.select)
 LOCK = ".lock"
 
 

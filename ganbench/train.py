@@ -164,6 +164,7 @@ class Trainer:
         self.batches = 0  # data minibatches consumed
         self.seconds = 0.0  # training time before this process (resume)
         self.curve = Curve()
+        self.stop_requested = False  # set by a callback (early stopping)
 
     # The schedules are set before every update (cheap: a few floats).
     def _set_hyperparameters(self) -> None:
@@ -246,7 +247,7 @@ class Trainer:
         window = torch.zeros(s.log_every, 2, device=self.noise.device)
         filled, started = 0, time.perf_counter()
         seconds0 = self.seconds
-        while self.step < s.iterations:
+        while self.step < s.iterations and not self.stop_requested:
             if s.update == "simultaneous":
                 d_loss, g_loss = self.simultaneous_step()
             else:

@@ -254,6 +254,31 @@ def reproduce_command(what, quick, seeds, epochs, update, device, tfd_path, work
               out=Path(out) if out else None, quiet=quiet, echo=click.echo)
 
 
+@cli.command("check-plugin")
+@click.argument("group")
+@click.argument("name")
+@click.option("--set", "assignments", multiple=True, metavar="OPTION=VALUE",
+              help="Build the plugin with this option instead of its default.")
+def check_plugin_command(group, name, assignments) -> None:
+    """Check a plugin against the contract (shapes, finiteness, gradients, determinism...).
+
+    GROUP is generator, discriminator, loss or dataset (or ganbench.losses, ...)."""
+    from ganbench.testing import check_plugin, format_results
+
+    options = {}
+    for text in assignments:
+        if "=" not in text:
+            raise GanbenchError(f"--set {text!r} is not OPTION=VALUE")
+        key, value = text.split("=", 1)
+        options[key] = cfg.parse_value(value)
+    results = check_plugin(group, name, options=options or None)
+    click.echo(format_results(results))
+    failed = [r for r in results if not r.passed]
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="ganbench")
 

@@ -122,8 +122,9 @@ def find(kind: str, name: str) -> PluginInfo:
         available = sorted({p.name for p in candidates})
         close = difflib.get_close_matches(name, available, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
+        plural = kind + ("es" if kind.endswith("s") else "s")
         raise PluginError(
-            f"unknown {kind} {name!r}{hint}; available {kind}s: {', '.join(available) or 'none'}"
+            f"unknown {kind} {name!r}{hint}; available {plural}: {', '.join(available) or 'none'}"
         )
     if len(matches) > 1:
         names = ", ".join(p.qualified_name for p in matches)

@@ -149,3 +149,16 @@ def test_broken_plugin_named_in_a_run(runner, tmp_path, fake_distribution):
     fake_distribution("broken-dist", {"ganbench.losses": {"broken": "nowhere_mod_q:factory"}}, {})
     line = _bad(runner, tmp_path, _swap(FAST, "-L", "broken"))
     assert "is broken" in line and "nowhere_mod_q" in line
+
+
+def test_check_plugin_command(runner, fake_distribution):
+    ok = runner.invoke(cli, ["check-plugin", "loss", "hinge"])
+    assert ok.exit_code == 0, ok.output
+    assert "PASS scalar" in ok.output and ", 0 failed" in ok.output
+    fake_distribution("sloppy-dist", {"ganbench.discriminators": {"two-column": "sloppy:two_column_discriminator"}},
+                      {"sloppy": BAD_PLUGINS})
+    bad = runner.invoke(cli, ["check-plugin", "ganbench.discriminators", "two-column"])
+    assert bad.exit_code == 1
+    assert "FAIL output shape" in bad.output
+    unknown = runner.invoke(cli, ["check-plugin", "loss", "hinje"])
+    assert unknown.exit_code == 2 and "did you mean 'hinge'" in unknown.output

@@ -111,8 +111,9 @@ def test_score_reproduces_the_training_score(runner, toy_run):
 
 
 def test_parzen_command_scores_samples_made_anywhere(runner, tmp_path):
-    from ganbench.parzen import parzen_log_likelihood
     from ganbench_plugins.toy import gaussian_1d
+
+    from ganbench.parzen import parzen_log_likelihood
 
     data = gaussian_1d()
     samples = np.random.default_rng(0).normal(4.0, 0.5, size=(2000, 1)).astype(np.float32)

@@ -198,9 +198,8 @@ class Trainer:
         try:
             fake_logits = self.D(self.G(self.noise.sample(self.schedule.batch_size)))
             if self.real_for_g:
-                with torch.no_grad():
+                with torch.no_grad():  # epochs and schedules count D's minibatches only
                     real_logits = self.D(self.sampler.next())
-                self.batches += 1
                 g_loss = self.loss.generator_loss(fake_logits, real_logits=real_logits)
             else:
                 g_loss = self.loss.generator_loss(fake_logits)

@@ -243,15 +243,18 @@ def sample_command(checkpoint, n, seed, out, device) -> None:
 @STORE_OPTION
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where the table goes (default ./paper-results, quick: ./paper-quick).")
+@click.option("--no-train", is_flag=True,
+              help="Train nothing: report the store as it is (unfinished runs: their best "
+                   "generator so far, marked partial).")
 @click.option("--quiet", "-q", is_flag=True)
 def reproduce_command(what, quick, seeds, epochs, update, device, tfd_path, workers, executor,
-                      store, out, quiet) -> None:
+                      store, out, no_train, quiet) -> None:
     """Reproduce Table 1 of Goodfellow et al. (2014) on MNIST (and TFD with --tfd)."""
     from ganbench.reproduce import run_paper
 
     run_paper(quick=quick, seeds=seeds, epochs=epochs, update=update, device=device,
               tfd_path=tfd_path, workers=workers, executor=executor, store=_store(store),
-              out=Path(out) if out else None, quiet=quiet, echo=click.echo)
+              out=Path(out) if out else None, quiet=quiet, no_train=no_train, echo=click.echo)
 
 
 @cli.command("check-plugin")

@@ -96,6 +96,7 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
+        """The hash of this config as it stands: resolve() it first for the run's id."""
         return run_id(self)
 
 
@@ -272,6 +273,8 @@ def resolve(config: RunConfig) -> RunConfig:
     train = resolved.train
     if train["steps"] is not None and train["epochs"] is not None:
         raise ConfigError("give train.steps or train.epochs, not both")
+    if isinstance(train["epochs"], float) and train["epochs"].is_integer():
+        train["epochs"] = int(train["epochs"])  # --epochs 100 and epochs = 100: one run id
     if train["steps"] is None and train["epochs"] is None:
         train["steps"] = 1000
     for key in ("steps", "epochs"):

@@ -99,7 +99,9 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
     label = "quick run, NOT the paper's budget" if quick else "ganbench"
     for update in UPDATES:
         runs = [r for r in records if r.get("update") == update]
-        done = [r for r in runs if r.get("status") == "done" and r.get("parzen_mean") is not None]
+        done = [r for r in runs if r.get("status") in ("done", "partial")
+                and r.get("parzen_mean") is not None]
+        partial = [r for r in done if r.get("status") == "partial"]
         if not runs:
             continue
         means = np.array([r["parzen_mean"] for r in done])
@@ -111,7 +113,10 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
             cell = "no finished run"
         bad = len(runs) - len(done)
         if bad:
-            cell += f"; {bad} of {len(runs)} runs diverged or failed"
+            cell += f"; {bad} of {len(runs)} runs diverged, failed or not started"
+        if partial:
+            cell += (f"; {len(partial)} of {len(runs)} runs unfinished "
+                     f"({', '.join(str(round(r['epochs'])) for r in partial)} epochs)")
         tfd_cell = tfd_note or "data not available"
         if tfd:
             tfd_done = [r for r in tfd if r.get("update") == update and r.get("parzen_mean") is not None]
@@ -163,7 +168,8 @@ def write_table(frame: pd.DataFrame, out: Path, header: str) -> tuple[Path, Path
 def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | None = None,
               update: str = "both", device: str | None = None, tfd_path: str | None = None,
               workers: int | None = None, executor: str = "local", store=None,
-              out: Path | None = None, quiet: bool = True, echo=print) -> pd.DataFrame:
+              out: Path | None = None, quiet: bool = True, no_train: bool = False,
+              echo=print) -> pd.DataFrame:
     """Train the preset (through the sweep machinery), score, and write Table 1."""
     from ganbench.executors import run_many
 
@@ -183,14 +189,16 @@ def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | 
     updates = UPDATES if update == "both" else (update,)
     means = pixel_means()
     configs = [paper_config(u, s, epochs, means) for u in updates for s in range(seeds)]
-    for c in configs:  # every run checked before any trains
-        prepare(c)
+    configs = [prepare(c).config for c in configs]  # every run checked before any trains
     budget = "QUICK run: not the paper's budget" if quick else "paper preset"
     echo(f"reproduce paper ({budget}): {len(configs)} runs of {epochs:g} epochs "
          f"({', '.join(updates)} x {seeds} seed(s)), store {store.root}")
     started = time.perf_counter()
-    records = run_many(configs, store=store, executor=executor, workers=workers,
-                       devices=[device] if device else None, quiet=quiet)
+    if no_train:
+        records = [partial_record(store, c, device) for c in configs]
+    else:
+        records = run_many(configs, store=store, executor=executor, workers=workers,
+                           devices=[device] if device else None, quiet=quiet)
     for config, record in zip(configs, records):
         record["update"] = config.train["update"]
         record["seed"] = config.seed
@@ -208,7 +216,8 @@ def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | 
     _write_runs(records, out)
     echo("")
     echo(markdown(frame, header))
-    done = [r for r in records if r.get("status") == "done" and r.get("parzen_mean") is not None]
+    done = [r for r in records
+            if r.get("status") in ("done", "partial") and r.get("parzen_mean") is not None]
     if done:
         best = max(done, key=lambda r: r.get("parzen_valid", r["parzen_mean"]))
         from ganbench.report import nearest_neighbour_figure
@@ -223,6 +232,39 @@ def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | 
                                  out / "generators" / f"{r['update']}-seed{r['seed']}.pt")
     echo(f"table written to {csv} and {md} ({time.perf_counter() - started:.0f} s)")
     return frame
+
+
+def partial_record(store, config: RunConfig, device: str | None = None) -> dict[str, Any]:
+    """A run's record without training it: the record of a finished run, or, for a run that
+    has not finished, the test score of its best generator so far (chosen on validation),
+    marked ``partial``. Nothing in the store is changed."""
+    from ganbench.parzen import parzen_log_likelihood
+    from ganbench.runner import generate, prepare, resolve_device
+    from ganbench.scoring import load_generator
+    from ganbench.store import BEST, CHECKPOINT, load_checkpoint
+
+    run_id = config.run_id
+    folder = store.run_dir(run_id)
+    record = dict(store.read_record(run_id) or {"run_id": run_id, "status": "not started"})
+    if record.get("status") in ("done", "diverged") or not (folder / BEST).exists():
+        return record
+    dev = resolve_device(device)
+    experiment = prepare(config)
+    generator, resolved = load_generator(folder, dev)
+    samples = generate(generator, resolved.noise, resolved.score["n_samples"],
+                       seed=resolved.seed + 3, device=dev)
+    splits = experiment.dataset.splits
+    result = parzen_log_likelihood(samples, splits["valid"][: resolved.score["n_valid"]],
+                                   splits["test"], device=dev)
+    record.update(result.to_record())
+    trained = load_checkpoint(folder / CHECKPOINT)
+    best = load_checkpoint(folder / BEST)
+    epochs_done = trained["batches"] / BATCHES_PER_EPOCH
+    record.update(status="partial", steps=int(trained["step"]), epochs=round(epochs_done, 2),
+                  selected_step=int(best["step"]), wall_time=round(float(trained["seconds"]), 1),
+                  reason=f"unfinished: {epochs_done:.0f} of {config.train['epochs']:g} epochs "
+                         f"trained; best generator so far (chosen on validation)")
+    return record
 
 
 def _write_runs(records: list[dict[str, Any]], out: Path) -> None:

@@ -128,3 +128,10 @@ def test_parzen_command_scores_samples_made_anywhere(runner, tmp_path):
     np.save(tmp_path / "w.npy", wrong)
     bad = runner.invoke(cli, ["parzen", "--samples", str(tmp_path / "w.npy"), "--dataset", "gaussian-1d"])
     assert bad.exit_code == 2 and "do not match dataset 'gaussian-1d'" in bad.output
+
+
+def test_epochs_given_as_float_or_int_is_one_run():
+    a = resolve(reproduce.paper_config("simultaneous", 0, 100, MEANS))
+    b = resolve(reproduce.paper_config("simultaneous", 0, 100.0, MEANS))
+    assert a.run_id == b.run_id
+    assert resolve(reproduce.paper_config("simultaneous", 0, 0.5, MEANS)).train["epochs"] == 0.5

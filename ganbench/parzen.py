@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,18 +41,20 @@ DEFAULT_SIGMAS: np.ndarray = np.logspace(-1, 0, 10)
 _CPU_BUDGET_BYTES = 64 * 2**20
 # Fewer points per block than this starves the GEMM; with many centres, split the centres instead.
 _MIN_POINTS_PER_BLOCK = 256
-# Rows of the distance block handled per exp pass on CPU: small enough to stay in cache.
-_CPU_EXP_ELEMENTS = 1 << 20
-# Columns per chunk when locating each row's minimum (see _row_min).
-_ARGMIN_CHUNK = 256
-# Centred values beyond this would overflow float32 once squared and summed.
+# Columns per chunk when locating each row's maximum (see _row_max).
+_ARGMAX_CHUNK = 256
+# Data spanning more than this could overflow float32 in the norms and products of the GEMM.
 _FLOAT32_SAFE = 1e15
 _LOG2E = math.log2(math.e)
 
 
 @dataclass(frozen=True, eq=False)
 class ParzenResult:
-    """The outcome of the Parzen-window procedure, in nats."""
+    """The outcome of the Parzen-window procedure, in nats.
+
+    ``sigma`` is the chosen kernel width, ``mean`` and ``stderr`` are over the test points,
+    ``valid_scores`` maps every sigma tried to its mean validation log-likelihood.
+    """
 
     sigma: float
     mean: float
@@ -91,33 +94,31 @@ def parzen_log_likelihood(
     centres = _as_matrix("samples", samples)
     valid_m = _as_matrix("valid", valid)
     test_m = _as_matrix("test", test)
-    for name, other, raw in (("valid", valid_m, valid), ("test", test_m, test)):
-        _check_same_dim(name, other, raw, centres, samples)
-    if test_m.shape[0] < 2:
-        raise DataError(
-            f"test has {test_m.shape[0]} point; the standard error needs at least 2 test points"
-        )
+    _check_same_dim("valid", valid_m, centres)
+    _check_same_dim("test", test_m, centres)
+    n_test = test_m.values.shape[0]
+    if n_test < 2:
+        raise DataError(f"test has {n_test} point; the standard error needs at least 2 test points")
     grid = _as_sigmas(sigmas)
-    target = _resolve_device(device, centres)
-    kernels = _Kernels(centres, target, others=(valid_m, test_m))
+    kernels = _Kernels(centres, _resolve_device(device, centres.values), others=(valid_m, test_m))
 
-    valid_ll = _log_density(valid_m, kernels, grid, batch_size)
+    valid_ll = _log_density(valid_m.values, kernels, grid, batch_size)
     scores = valid_ll.mean(dim=1).cpu().numpy()
     # The first maximum, as numpy.argmax in the original.
     best = int(np.argmax(scores))
-    sigma = float(grid[best])
     # Only the chosen sigma is needed on the (larger) test set.
-    test_ll = _log_density(test_m, kernels, grid[best : best + 1], batch_size)[0].cpu().numpy()
+    test_ll = _log_density(test_m.values, kernels, grid[best : best + 1], batch_size)
+    test_ll = test_ll[0].cpu().numpy()
     test_ll.setflags(write=False)
     return ParzenResult(
-        sigma=sigma,
+        sigma=float(grid[best]),
         mean=float(test_ll.mean()),
         stderr=float(test_ll.std() / math.sqrt(test_ll.shape[0])),
         test_log_likelihoods=test_ll,
         valid_scores={float(s): float(v) for s, v in zip(grid, scores)},
-        n_samples=int(centres.shape[0]),
-        n_valid=int(valid_m.shape[0]),
-        n_test=int(test_m.shape[0]),
+        n_samples=int(centres.values.shape[0]),
+        n_valid=int(valid_m.values.shape[0]),
+        n_test=int(n_test),
     )
 
 
@@ -137,10 +138,10 @@ def parzen_log_density(
     """
     centres_m = _as_matrix("centres", centres)
     points_m = _as_matrix("points", points)
-    _check_same_dim("points", points_m, points, centres_m, centres, reference_name="centres")
+    _check_same_dim("points", points_m, centres_m, reference_name="centres")
     grid = _as_sigmas(sigmas)
-    kernels = _Kernels(centres_m, _resolve_device(device, centres_m), others=(points_m,))
-    return _log_density(points_m, kernels, grid, batch_size)
+    kernels = _Kernels(centres_m, _resolve_device(device, centres_m.values), others=(points_m,))
+    return _log_density(points_m.values, kernels, grid, batch_size)
 
 
 def load_samples(path: str | Path) -> np.ndarray:
@@ -208,13 +209,21 @@ def _load_pt(path: Path) -> np.ndarray:
             "save a tensor, or a dict with the tensor under 'samples'"
         )
     obj = obj.detach()
-    if obj.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
-        obj = obj.float()  # no numpy equivalent
+    if obj.is_floating_point() and obj.dtype not in (torch.float16, torch.float32, torch.float64):
+        obj = obj.float()  # bfloat16 and float8 have no numpy equivalent
     return obj.numpy()
 
 
-def _as_matrix(name: str, x: object) -> torch.Tensor:
-    """``x`` as an ``(N, d)`` tensor without copying, after checking it can be scored."""
+class _Data(NamedTuple):
+    """A validated input: its ``(N, d)`` values and global range."""
+
+    values: torch.Tensor
+    low: float
+    high: float
+
+
+def _as_matrix(name: str, x: object) -> _Data:
+    """``x`` as an ``(N, d)`` tensor (no copy), after checking that it can be scored."""
     if isinstance(x, torch.Tensor):
         tensor = x.detach()
     else:
@@ -238,31 +247,27 @@ def _as_matrix(name: str, x: object) -> torch.Tensor:
             f"{name} is empty (shape {tuple(tensor.shape)}); pass at least one point with at "
             "least one value"
         )
-    if tensor.is_floating_point():
+    # One pass gives the range (for the float32 overflow check) and, as NaN and inf propagate
+    # through min and max, whether everything is finite.
+    low, high = (float(v) for v in torch.aminmax(tensor))
+    if not (math.isfinite(low) and math.isfinite(high)):
         n_nan = int(torch.isnan(tensor).sum())
         n_inf = int(torch.isinf(tensor).sum())
-        if n_nan or n_inf:
-            raise DataError(
-                f"{name} contains {n_nan} NaN and {n_inf} infinite values (of {tensor.numel()}); "
-                "remove or replace them before estimating the Parzen log-likelihood"
-            )
-    return tensor.reshape(tensor.shape[0], -1)
+        raise DataError(
+            f"{name} contains {n_nan} NaN and {n_inf} infinite values (of {tensor.numel()}); "
+            "remove or replace them before estimating the Parzen log-likelihood"
+        )
+    return _Data(tensor.reshape(tensor.shape[0], -1), low, high)
 
 
 def _check_same_dim(
-    name: str,
-    matrix: torch.Tensor,
-    raw: object,
-    reference: torch.Tensor,
-    reference_raw: object,
-    *,
-    reference_name: str = "samples",
+    name: str, data: _Data, reference: _Data, *, reference_name: str = "samples"
 ) -> None:
-    if matrix.shape[1] != reference.shape[1]:
+    d, d_ref = data.values.shape[1], reference.values.shape[1]
+    if d != d_ref:
         raise DataError(
-            f"{name} has {matrix.shape[1]} values per point (shape {tuple(np.shape(raw))}) but "
-            f"{reference_name} have {reference.shape[1]} (shape {tuple(np.shape(reference_raw))}); "
-            f"{name} must be shaped like the {reference_name}"
+            f"{name} has {d} values per point but {reference_name} have {d_ref}; {name} must be "
+            f"shaped like the {reference_name} (N, ...) with the same values per point"
         )
 
 
@@ -310,51 +315,57 @@ def _ieee_float32_matmul(device: torch.device) -> Iterator[None]:
 class _Kernels:
     """The centres prepared once for every block: centred, cast for the GEMM, with norms."""
 
-    def __init__(
-        self, centres: torch.Tensor, device: torch.device, others: Sequence[torch.Tensor] = ()
-    ) -> None:
-        n, d = centres.shape
-        step = max(1, (16 * 2**20) // (8 * d))  # float64 chunks of ~16 MB
+    def __init__(self, centres: _Data, device: torch.device, others: Sequence[_Data] = ()) -> None:
+        raw = centres.values
+        n, d = raw.shape
+        # Data so spread out that products would overflow float32 gets float64 GEMMs.
+        low = min(x.low for x in (centres, *others))
+        high = max(x.high for x in (centres, *others))
+        self.dtype = torch.float32 if high - low < _FLOAT32_SAFE else torch.float64
+        step = max(1, (16 * 2**20) // (8 * d))  # chunks of at most ~16 MB in float64
         total = torch.zeros(d, dtype=torch.float64, device=device)
-        low = torch.full((d,), math.inf, dtype=torch.float64, device=device)
-        high = -low
         for start in range(0, n, step):
-            chunk = centres[start : start + step].to(device, torch.float64)
-            total += chunk.sum(dim=0)
-            low, high = torch.minimum(low, chunk.amin(dim=0)), torch.maximum(high, chunk.amax(0))
-        for other in others:
-            low = torch.minimum(low, other.amin(dim=0).to(device, torch.float64))
-            high = torch.maximum(high, other.amax(dim=0).to(device, torch.float64))
+            total += raw[start : start + step].to(device).sum(dim=0, dtype=self.dtype)
         # Centring makes the GEMM translation invariant: ||x||^2 - 2 x.mu + ||mu||^2 cancels
         # catastrophically in float32 for data far from the origin (e.g. everything + 1000).
-        self.mean = total / n
-        spread = float(torch.maximum(high - self.mean, self.mean - low).max())
-        # Data so spread out that products overflow float32 falls back to float64 GEMMs.
-        self.dtype = torch.float32 if spread < _FLOAT32_SAFE else torch.float64
+        # Any shift will do, so take the mean rounded to the GEMM's precision: float32 data are
+        # then centred exactly as in float64, by one rounding.
+        self.shift = (total / n).to(self.dtype)
         self.centred = torch.empty(n, d, dtype=self.dtype, device=device)
         self.sq_norms = torch.empty(n, dtype=self.dtype, device=device)
+        wide = torch.empty(min(step, n), d, dtype=torch.float64, device=device)
         for start in range(0, n, step):
-            chunk = centres[start : start + step].to(device, torch.float64) - self.mean
-            chunk = chunk.to(self.dtype)
-            self.centred[start : start + step] = chunk
-            # Norms of the rounded vectors, so that the expansion matches what the GEMM sees.
-            self.sq_norms[start : start + step] = chunk.double().square().sum(dim=1)
-        self.raw = centres
+            chunk = self.centred[start : start + step]
+            self.centre(raw[start : start + step].to(device), out=chunk)
+            # In float64 from the rounded values, so that the norms match what the GEMM sees.
+            squares = wide[: chunk.shape[0]].copy_(chunk).square_()
+            self.sq_norms[start : start + step] = squares.sum(dim=1)
+        self.raw = raw
         self.device = device
         self.n, self.d = n, d
+
+    def centre(self, block: torch.Tensor, *, out: torch.Tensor) -> torch.Tensor:
+        """``block - shift`` rounded once into ``out`` (in the GEMM's dtype)."""
+        if block.dtype == out.dtype:
+            return torch.sub(block, self.shift, out=out)
+        return out.copy_(block.to(torch.float64) - self.shift)
 
 
 def _log_density(
     points: torch.Tensor, kernels: _Kernels, sigmas: np.ndarray, batch_size: int | None
 ) -> torch.Tensor:
     """The estimator on validated inputs: ``(len(sigmas), n_points)`` float64."""
-    device, n_centres, d = kernels.device, kernels.n, kernels.d
+    device, n_centres, d, dtype = kernels.device, kernels.n, kernels.d, kernels.dtype
     n_points = points.shape[0]
-    itemsize = kernels.centred.element_size()
-    point_block, centre_block = _block_sizes(n_points, n_centres, d, itemsize, device, batch_size)
-    # exp(-d2 / (2 s^2)) = exp2(-d2 * c2): exp2 is ~3x faster than exp on CPU.
-    c2 = [_LOG2E / (2.0 * s * s) for s in sigmas]
-    c2_column = torch.tensor(c2, dtype=torch.float64, device=device)[:, None]
+    point_block, centre_block = _block_sizes(
+        n_points, n_centres, d, kernels.centred.element_size(), device, batch_size
+    )
+    # The GEMM yields exponents in base 2 for the first sigma: e = -(d2 - ||x||^2) c, with
+    # c = log2(e) / (2 sigma^2), as exp2 is ~3x faster than exp on CPU. The other sigmas scale e.
+    scale = _LOG2E / (2.0 * float(sigmas[0]) ** 2)
+    ratios = [float(sigmas[0] / s) ** 2 for s in sigmas]
+    ratio_column = torch.tensor(ratios, dtype=torch.float64, device=device)[:, None]
+    bias = kernels.sq_norms * -scale
     inv_two_var = torch.tensor(1.0 / (2.0 * sigmas**2), dtype=torch.float64, device=device)
     log_norm = torch.tensor(
         -math.log(n_centres) - d * np.log(sigmas * math.sqrt(2.0 * math.pi)),
@@ -363,70 +374,77 @@ def _log_density(
     )
     out = torch.empty(len(sigmas), n_points, dtype=torch.float64, device=device)
     on_cpu = device.type != "cuda"
-    # On CPU the exp passes run over a few rows at a time so that they stay in cache.
-    exp_rows = min(point_block, max(1, _CPU_EXP_ELEMENTS // centre_block)) if on_cpu else point_block
-    distances = torch.empty(point_block * centre_block, dtype=kernels.dtype, device=device)
-    terms = torch.empty(exp_rows * centre_block, dtype=kernels.dtype, device=device)
+    # Buffers reused by every block: fresh memory each time would cost page faults.
+    exponents = torch.empty(point_block * centre_block, dtype=dtype, device=device)
+    terms = torch.empty(
+        point_block * centre_block if len(sigmas) > 1 else 0, dtype=dtype, device=device
+    )
+    x_buffer = torch.empty(point_block, d, dtype=dtype, device=device)
+    wide = torch.empty(2, point_block, d, dtype=torch.float64, device=device)
 
     with _ieee_float32_matmul(device), torch.no_grad():
         for start in range(0, n_points, point_block):
-            raw = points[start : start + point_block].to(device, torch.float64)
-            b = raw.shape[0]
-            x = (raw - kernels.mean).to(kernels.dtype)
-            # Per point: the running minimum of t = ||mu||^2 - 2 x.mu (d2 less ||x||^2), the
-            # index of that centre, and per sigma the sum of exp2(-c2 (t - minimum)).
-            run_min = torch.full((b,), math.inf, dtype=kernels.dtype, device=device)
-            run_idx = torch.zeros(b, dtype=torch.long, device=device)
+            block = points[start : start + point_block].to(device)
+            b = block.shape[0]
+            x = kernels.centre(block, out=x_buffer[:b])
+            # Per point: the running largest exponent, the index of its centre, and per sigma
+            # the sum of exp2 of the exponents less that maximum (a streaming logsumexp).
             sums = torch.zeros(len(sigmas), b, dtype=torch.float64, device=device)
             for c0 in range(0, n_centres, centre_block):
                 nc = min(centre_block, n_centres - c0)
-                t = distances[: b * nc].view(b, nc)
+                e = exponents[: b * nc].view(b, nc)
                 torch.addmm(
-                    kernels.sq_norms[c0 : c0 + nc], x, kernels.centred[c0 : c0 + nc].T,
-                    alpha=-2.0, out=t,
+                    bias[c0 : c0 + nc], x, kernels.centred[c0 : c0 + nc].T, alpha=2 * scale, out=e
                 )
-                block_min, block_idx = _row_min(t, on_cpu)
-                new_min = torch.minimum(run_min, block_min)
-                # Streaming logsumexp: rescale what was summed against the old minimum.
-                sums *= torch.exp2(-c2_column * (run_min - new_min).double())
-                run_idx = torch.where(block_min < run_min, block_idx + c0, run_idx)
-                run_min = new_min
-                # t - minimum >= 0 exactly: every exponent is <= 0 (max-subtraction, one per
-                # point for all sigmas), so nothing overflows and far kernels underflow to 0.
-                t.sub_(new_min[:, None])
-                for r0 in range(0, b, exp_rows):
-                    delta = t[r0 : r0 + exp_rows]
-                    term = terms[: delta.numel()].view(delta.shape)
-                    for k, c in enumerate(c2):
-                        torch.mul(delta, -c, out=term).exp2_()
-                        sums[k, r0 : r0 + delta.shape[0]] += term.sum(dim=1)
+                block_max, block_idx = _row_max(e, on_cpu)
+                if c0 == 0:
+                    run_max, run_idx = block_max, block_idx
+                else:
+                    new_max = torch.maximum(run_max, block_max)
+                    # Rescale what was summed against the old maximum.
+                    sums *= torch.exp2(ratio_column * (run_max - new_max).double())
+                    run_idx = torch.where(block_max > run_max, block_idx + c0, run_idx)
+                    run_max = new_max
+                # e - maximum <= 0 exactly, and 0 for the nearest centre: nothing overflows,
+                # far kernels underflow harmlessly to 0 (max-subtraction, shared by all sigmas).
+                e.sub_(run_max[:, None])
+                for k, ratio in enumerate(ratios):
+                    if len(ratios) == 1:
+                        term = e.exp2_()  # nothing else needs the exponents
+                    elif ratio == 1.0:
+                        term = torch.exp2(e, out=terms[: e.numel()].view(b, nc))
+                    else:
+                        term = torch.mul(e, ratio, out=terms[: e.numel()].view(b, nc)).exp2_()
+                    sums[k] += term.sum(dim=1)
             # The leading term exactly: the float64 distance to the nearest centre found, so
             # float32 error is left only in the relative weights of the other kernels.
-            nearest = kernels.raw[run_idx.to(kernels.raw.device)].to(device, torch.float64)
-            d2_min = (raw - nearest).square_().sum(dim=1)
+            nearest = kernels.raw[run_idx.to(kernels.raw.device)].to(device)
+            diff = wide[0, :b].copy_(block).sub_(wide[1, :b].copy_(nearest))
+            d2_min = diff.square_().sum(dim=1)
             out[:, start : start + b] = (
-                -d2_min[None, :] * inv_two_var[:, None] + sums.log() + log_norm[:, None]
+                sums.log_().add_(log_norm[:, None]).sub_(inv_two_var[:, None] * d2_min[None, :])
             )
     return out
 
 
-def _row_min(t: torch.Tensor, on_cpu: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row minimum and its column index."""
-    b, n = t.shape
-    if not on_cpu or n < 4 * _ARGMIN_CHUNK:
-        values, index = t.min(dim=1)
+def _row_max(e: torch.Tensor, on_cpu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row maximum and its column index."""
+    b, n = e.shape
+    k = _ARGMAX_CHUNK
+    if not on_cpu or n < 4 * k:
+        values, index = e.max(dim=1)
         return values, index
-    # On CPU torch.min(dim) with indices is ~6x slower than amin: take the minimum of each chunk
-    # of columns, then look for the index inside the winning chunk only.
-    k = _ARGMIN_CHUNK
+    # On CPU torch.max(dim) with indices is ~6x slower than amax: take the maximum of each chunk
+    # of k columns, then look for the index inside the winning chunk only.
     n_full = (n // k) * k
-    chunk_min = t[:, :n_full].unfold(1, k, k).amin(dim=2)
+    chunk_max = e[:, :n_full].unfold(1, k, k).amax(dim=2)
     if n_full < n:
-        chunk_min = torch.cat([chunk_min, t[:, n_full:].amin(dim=1, keepdim=True)], dim=1)
-    values, chunk = chunk_min.min(dim=1)
-    cols = (chunk[:, None] * k + torch.arange(k, device=t.device)).clamp_(max=n - 1)
-    inner = t.gather(1, cols).argmin(dim=1, keepdim=True)
-    return values, cols.gather(1, inner)[:, 0]
+        chunk_max = torch.cat([chunk_max, e[:, n_full:].amax(dim=1, keepdim=True)], dim=1)
+    values, chunk = chunk_max.max(dim=1)
+    # The last chunk may be short: look in the last k columns instead.
+    first = (chunk * k).clamp_(max=n - k)
+    cols = first[:, None] + torch.arange(k, device=e.device)
+    return values, first + e.gather(1, cols).argmax(dim=1)
 
 
 def _block_sizes(
@@ -438,8 +456,9 @@ def _block_sizes(
     batch_size: int | None,
 ) -> tuple[int, int]:
     """Points and centres per block so that one block's buffers fit the memory budget."""
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) != batch_size
-                                   or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
+    ):
         raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

@@ -172,7 +172,6 @@ def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | 
               echo=print) -> pd.DataFrame:
     """Train the preset (through the sweep machinery), score, and write Table 1."""
     from ganbench.executors import run_many
-
     from ganbench.runner import prepare, resolve_device
     from ganbench.scoring import export_generator
     from ganbench.store import Store

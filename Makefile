@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml plugins/examples/ganbench-example-loss/pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/ganbench demo
+	$(VENV)/bin/ganbench reproduce paper --quick
 
 test: install
 	$(PY) -m pytest -q

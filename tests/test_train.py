@@ -317,3 +317,27 @@ def test_trainer_state_round_trips_through_weights_only_load(tmp_path):
     torch.save(t.state_dict(), path)
     state = torch.load(path, weights_only=True)
     assert state["step"] == 20
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_gpu_resumes_exactly(tmp_path, monkeypatch):
+    config = toy_config()
+    whole = train_run(config, store=Store(tmp_path / "whole"), device="cuda")
+    assert whole["status"] == "done" and whole["device"].startswith("cuda")
+    import ganbench.runner as runner
+
+    original = runner.atomic_torch_save
+
+    def save_then_interrupt(path, obj):
+        original(path, obj)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "atomic_torch_save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, store=Store(tmp_path / "cut"), device="cuda")
+    monkeypatch.setattr(runner, "atomic_torch_save", original)
+    train_run(config, store=Store(tmp_path / "cut"), device="cuda")
+    g1, _ = _params(tmp_path / "whole" / whole["run_id"] / CHECKPOINT)
+    g2, _ = _params(tmp_path / "cut" / whole["run_id"] / CHECKPOINT)
+    _assert_bitwise_equal(g1, g2)

@@ -341,3 +341,21 @@ def test_training_on_a_gpu_resumes_exactly(tmp_path, monkeypatch):
     g1, _ = _params(tmp_path / "whole" / whole["run_id"] / CHECKPOINT)
     g2, _ = _params(tmp_path / "cut" / whole["run_id"] / CHECKPOINT)
     _assert_bitwise_equal(g1, g2)
+
+
+def test_nan_samples_at_scoring_are_recorded_not_raised(tmp_path, monkeypatch):
+    import ganbench.runner as runner
+
+    real_generate = runner.generate
+
+    def nan_generate(*args, **kwargs):
+        samples = real_generate(*args, **kwargs)
+        samples[3] = float("nan")
+        return samples
+
+    monkeypatch.setattr(runner, "generate", nan_generate)
+    record = train_run(toy_config(score={"parzen": True, "n_samples": 200}), store=Store(tmp_path),
+                       device="cpu")
+    assert record["status"] == "diverged"
+    assert "generator samples contain NaN or inf (1 of 200)" in record["reason"]
+    assert Store(tmp_path).read_record(record["run_id"])["status"] == "diverged"

@@ -282,6 +282,12 @@ def check_plugin_command(group, name, assignments) -> None:
         sys.exit(1)
 
 
+from ganbench.cli_sweep import leaderboard_command, sweep_command  # noqa: E402
+
+cli.add_command(sweep_command)
+cli.add_command(leaderboard_command)
+
+
 def main() -> None:
     cli(prog_name="ganbench")
 

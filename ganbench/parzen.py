@@ -35,14 +35,13 @@ __all__ = [
 DEFAULT_SIGMAS: np.ndarray = np.logspace(-1, 0, 10)
 """The sigma grid of Goodfellow et al.'s ``parzen_ll.py``: 0.1 ... 1.0, ten values."""
 
-# Working memory for one block (distances, point copies) when not on CUDA. 64 MB keeps the
-# float32 GEMM as fast as one big product on a 2-core CPU (measured: blocks of ~1000 points
-# against 10,000 centres) while staying small next to the data itself.
-_CPU_BUDGET_BYTES = 64 * 2**20
+# Working memory for one block (exponents, point copies) when not on CUDA. 128 MB gives blocks
+# of 1,000 to 2,300 points against 10,000 centres: the float32 GEMM runs as fast as one big
+# product on a 2-core CPU, and there are few blocks, so few operations (each costs a thread
+# wake-up, which is slow on a busy CPU), while it stays small next to the data itself.
+_CPU_BUDGET_BYTES = 128 * 2**20
 # Fewer points per block than this starves the GEMM; with many centres, split the centres instead.
 _MIN_POINTS_PER_BLOCK = 256
-# Columns per chunk when locating each row's maximum (see _row_max).
-_ARGMAX_CHUNK = 256
 # Data spanning more than this could overflow float32 in the norms and products of the GEMM.
 _FLOAT32_SAFE = 1e15
 _LOG2E = math.log2(math.e)
@@ -134,7 +133,8 @@ def parzen_log_density(
 
     Returns a float64 tensor of shape ``(len(sigmas), n_points)`` on the compute device
     (``device``; by default the device of ``centres`` when it is a tensor, else the CPU).
-    ``batch_size`` fixes the number of points per block; by default it follows free memory.
+    ``batch_size`` fixes the points per block; by default blocks fit a memory budget (a quarter
+    of free CUDA memory, or 128 MB on CPU), with the centres split too when they are many.
     """
     centres_m = _as_matrix("centres", centres)
     points_m = _as_matrix("points", points)
@@ -322,7 +322,7 @@ class _Kernels:
         low = min(x.low for x in (centres, *others))
         high = max(x.high for x in (centres, *others))
         self.dtype = torch.float32 if high - low < _FLOAT32_SAFE else torch.float64
-        step = max(1, (16 * 2**20) // (8 * d))  # chunks of at most ~16 MB in float64
+        step = max(1, (64 * 2**20) // (8 * d))  # chunks of at most 64 MB in float64
         total = torch.zeros(d, dtype=torch.float64, device=device)
         for start in range(0, n, step):
             total += raw[start : start + step].to(device).sum(dim=0, dtype=self.dtype)
@@ -357,39 +357,40 @@ def _log_density(
     """The estimator on validated inputs: ``(len(sigmas), n_points)`` float64."""
     device, n_centres, d, dtype = kernels.device, kernels.n, kernels.d, kernels.dtype
     n_points = points.shape[0]
-    point_block, centre_block = _block_sizes(
-        n_points, n_centres, d, kernels.centred.element_size(), device, batch_size
-    )
-    # The GEMM yields exponents in base 2 for the first sigma: e = -(d2 - ||x||^2) c, with
-    # c = log2(e) / (2 sigma^2), as exp2 is ~3x faster than exp on CPU. The other sigmas scale e.
+    # One buffer of exponents per block, and one of terms when there are several sigmas.
+    pair_bytes = kernels.centred.element_size() * (1 if len(sigmas) == 1 else 2)
+    point_block, centre_block = _block_sizes(n_points, n_centres, d, pair_bytes, device, batch_size)
+    # The GEMM yields exponents in base 2 for the first sigma, e = -c d2 + (a constant per point)
+    # with c = log2(e) / (2 sigma^2), as exp2 is ~3x faster than exp on CPU; the other sigmas
+    # scale e. Centring the norms keeps |e| small, and so its float32 rounding.
     scale = _LOG2E / (2.0 * float(sigmas[0]) ** 2)
     ratios = [float(sigmas[0] / s) ** 2 for s in sigmas]
-    ratio_column = torch.tensor(ratios, dtype=torch.float64, device=device)[:, None]
-    bias = kernels.sq_norms * -scale
+    ratio_column = torch.tensor(ratios, dtype=dtype, device=device)[:, None]
+    bias = (kernels.sq_norms - kernels.sq_norms.mean()) * -scale
     inv_two_var = torch.tensor(1.0 / (2.0 * sigmas**2), dtype=torch.float64, device=device)
     log_norm = torch.tensor(
         -math.log(n_centres) - d * np.log(sigmas * math.sqrt(2.0 * math.pi)),
         dtype=torch.float64,
         device=device,
     )
-    out = torch.empty(len(sigmas), n_points, dtype=torch.float64, device=device)
     on_cpu = device.type != "cuda"
+    # Per point and sigma: the sum of exp2(exponent - the point's largest exponent); per point:
+    # the centre with the largest exponent and its exact squared distance.
+    sums = torch.empty(len(sigmas), n_points, dtype=dtype, device=device)
+    nearest_idx = torch.empty(n_points, dtype=torch.long, device=device)
     # Buffers reused by every block: fresh memory each time would cost page faults.
     exponents = torch.empty(point_block * centre_block, dtype=dtype, device=device)
     terms = torch.empty(
         point_block * centre_block if len(sigmas) > 1 else 0, dtype=dtype, device=device
     )
     x_buffer = torch.empty(point_block, d, dtype=dtype, device=device)
-    wide = torch.empty(2, point_block, d, dtype=torch.float64, device=device)
 
     with _ieee_float32_matmul(device), torch.no_grad():
         for start in range(0, n_points, point_block):
             block = points[start : start + point_block].to(device)
             b = block.shape[0]
             x = kernels.centre(block, out=x_buffer[:b])
-            # Per point: the running largest exponent, the index of its centre, and per sigma
-            # the sum of exp2 of the exponents less that maximum (a streaming logsumexp).
-            sums = torch.zeros(len(sigmas), b, dtype=torch.float64, device=device)
+            block_sums = sums[:, start : start + b]
             for c0 in range(0, n_centres, centre_block):
                 nc = min(centre_block, n_centres - c0)
                 e = exponents[: b * nc].view(b, nc)
@@ -399,10 +400,9 @@ def _log_density(
                 block_max, block_idx = _row_max(e, on_cpu)
                 if c0 == 0:
                     run_max, run_idx = block_max, block_idx
-                else:
+                else:  # a streaming logsumexp: rescale what was summed to the new maximum
                     new_max = torch.maximum(run_max, block_max)
-                    # Rescale what was summed against the old maximum.
-                    sums *= torch.exp2(ratio_column * (run_max - new_max).double())
+                    block_sums *= torch.exp2(ratio_column * (run_max - new_max))
                     run_idx = torch.where(block_max > run_max, block_idx + c0, run_idx)
                     run_max = new_max
                 # e - maximum <= 0 exactly, and 0 for the nearest centre: nothing overflows,
@@ -415,63 +415,87 @@ def _log_density(
                         term = torch.exp2(e, out=terms[: e.numel()].view(b, nc))
                     else:
                         term = torch.mul(e, ratio, out=terms[: e.numel()].view(b, nc)).exp2_()
-                    sums[k] += term.sum(dim=1)
-            # The leading term exactly: the float64 distance to the nearest centre found, so
-            # float32 error is left only in the relative weights of the other kernels.
-            nearest = kernels.raw[run_idx.to(kernels.raw.device)].to(device)
-            diff = wide[0, :b].copy_(block).sub_(wide[1, :b].copy_(nearest))
-            d2_min = diff.square_().sum(dim=1)
-            out[:, start : start + b] = (
-                sums.log_().add_(log_norm[:, None]).sub_(inv_two_var[:, None] * d2_min[None, :])
-            )
+                    if c0 == 0:
+                        torch.sum(term, dim=1, out=block_sums[k])
+                    else:
+                        block_sums[k] += term.sum(dim=1)
+            nearest_idx[start : start + b] = run_idx
+        del exponents, terms
+        d2_min = _exact_sq_distances(points, kernels, nearest_idx)
+    # Log-likelihoods from the sums and the exact leading terms, in float64.
+    return sums.double().log_().add_(log_norm[:, None]).sub_(inv_two_var[:, None] * d2_min)
+
+
+def _exact_sq_distances(
+    points: torch.Tensor, kernels: _Kernels, index: torch.Tensor
+) -> torch.Tensor:
+    """float64 ||x_i - mu_index[i]||^2 from the raw data, in few large operations."""
+    # The leading term of each logsumexp exactly: float32 error is left only in the relative
+    # weights of the other kernels.
+    device = kernels.device
+    n, d = points.shape
+    step = max(1, min(n, _CPU_BUDGET_BYTES // (16 * d)))
+    out = torch.empty(n, dtype=torch.float64, device=device)
+    wide = torch.empty(step, d, dtype=torch.float64, device=device)
+    for start in range(0, n, step):
+        rows = index[start : start + step].to(kernels.raw.device)
+        diff = wide[: rows.shape[0]].copy_(points[start : start + step])
+        diff.sub_(kernels.raw[rows].to(device)).square_()
+        torch.sum(diff, dim=1, out=out[start : start + step])
     return out
 
 
 def _row_max(e: torch.Tensor, on_cpu: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row maximum and its column index."""
     b, n = e.shape
-    k = _ARGMAX_CHUNK
-    if not on_cpu or n < 4 * k:
+    width = _chunk_width(n)
+    if not on_cpu or width == 0:
         values, index = e.max(dim=1)
         return values, index
     # On CPU torch.max(dim) with indices is ~6x slower than amax: take the maximum of each chunk
-    # of k columns, then look for the index inside the winning chunk only.
-    n_full = (n // k) * k
-    chunk_max = e[:, :n_full].unfold(1, k, k).amax(dim=2)
-    if n_full < n:
-        chunk_max = torch.cat([chunk_max, e[:, n_full:].amax(dim=1, keepdim=True)], dim=1)
-    values, chunk = chunk_max.max(dim=1)
-    # The last chunk may be short: look in the last k columns instead.
-    first = (chunk * k).clamp_(max=n - k)
-    cols = first[:, None] + torch.arange(k, device=e.device)
-    return values, first + e.gather(1, cols).argmax(dim=1)
+    # of columns, then look for the index inside the winning chunk only.
+    chunks = e.view(b, n // width, width)
+    values, chunk = chunks.amax(dim=2).max(dim=1)
+    inner = chunks[torch.arange(b, device=e.device), chunk].argmax(dim=1)
+    return values, chunk * width + inner
+
+
+def _chunk_width(n: int) -> int:
+    """A divisor of ``n`` near 256 (0 if none): the columns per chunk in ``_row_max``."""
+    for width in (*range(256, 1025), *range(255, 63, -1)):
+        if n % width == 0 and n >= 4 * width:
+            return width
+    return 0
 
 
 def _block_sizes(
     n_points: int,
     n_centres: int,
     d: int,
-    itemsize: int,
+    pair_bytes: int,
     device: torch.device,
     batch_size: int | None,
 ) -> tuple[int, int]:
-    """Points and centres per block so that one block's buffers fit the memory budget."""
+    """Points and centres per block so that one block's buffers fit the memory budget.
+
+    ``pair_bytes`` is the memory per (point, centre) pair of a block.
+    """
     if batch_size is not None and (
         isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
     ):
         raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        budget = free // 8  # two buffers of this size, and room for the caller's tensors
+        budget = free // 4  # leave room for the caller's tensors
     else:
         budget = _CPU_BUDGET_BYTES
-    # Per point in a block: its float64 and GEMM copies, and one distance per centre.
-    per_value = 8 + itemsize
+    # Per point in a block: copies of it (at most 24 bytes a value), and its pairs.
+    per_point = 24 * d
     if batch_size is not None:
         points = int(batch_size)
     else:
-        points = budget // (itemsize * n_centres + per_value * d)
+        points = budget // (pair_bytes * n_centres + per_point)
         points = max(points, _MIN_POINTS_PER_BLOCK)
     points = max(1, min(points, n_points))
-    centres = max(1, (budget - per_value * d * points) // (itemsize * points))
+    centres = max(1, (budget - per_point * points) // (pair_bytes * points))
     return points, min(centres, n_centres)

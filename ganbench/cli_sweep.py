@@ -1,0 +1,161 @@
+"""The ``ganbench sweep`` and ``ganbench leaderboard`` commands (registered on ``ganbench.cli``).
+
+Thin: the work is in ``ganbench.sweep``, ``ganbench.executors`` and ``ganbench.leaderboard``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ganbench.errors import GanbenchError
+
+
+class Command(click.Command):
+    """A command that turns GanbenchError into one line and exit status 2 by itself too, so it
+    behaves the same inside the ``ganbench`` group and on its own."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GanbenchError as exc:
+            from ganbench.cli import UserError
+
+            raise UserError(" ".join(str(exc).split())) from None
+
+
+def _store_option(f):
+    return click.option(
+        "--store", type=click.Path(file_okay=False), default=None,
+        help="Folder of runs (default: $GANBENCH_STORE or ./ganbench-store).",
+    )(f)
+
+
+def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None,
+           workers: int | None, threads: int | None) -> str:
+    from ganbench.executors import cpu_cores, threads_per_worker
+
+    if executor == "ray":
+        return (f"executor ray: the cluster at {ray_address}" if ray_address else
+                f"executor ray: a local Ray instance with {workers or cpu_cores()} CPUs")
+    used = slots[: max(1, n_todo)]
+    threads = threads_per_worker(len(used), threads)
+    devices = sorted(set(used), key=used.index)
+    return (f"executor local: {len(used)} worker process{'es' if len(used) > 1 else ''} on "
+            f"{', '.join(devices)} ({threads} thread{'s' if threads > 1 else ''} each)")
+
+
+@click.command("sweep", cls=Command)
+@click.argument("sweep_file", type=click.Path())
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="local: this machine's GPUs or CPU cores; ray: a Ray cluster.")
+@click.option("--devices", default=None, metavar="cpu|cuda:0,cuda:1",
+              help="Devices for the local executor (default: every visible GPU, else cpu); "
+                   "for ray: cpu or cuda (default: GPUs if the cluster has any).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (local; default: one per GPU, or half the CPU cores); "
+                   "for ray: the CPUs of the local instance started when no address is given.")
+@click.option("--workers-per-device", type=int, default=1, show_default=True,
+              help="Runs at once on each GPU (small models).")
+@click.option("--threads", type=int, default=None,
+              help="Torch threads per local worker (default: the CPU cores divided among the "
+                   "workers).")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="An existing Ray cluster's head (e.g. 10.0.0.1:6379); default: a local one.")
+@_store_option
+@click.option("--dry-run", is_flag=True, help="Check every run and print the plan; run nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def sweep_command(sweep_file, executor, devices, workers, workers_per_device, threads,
+                  ray_address, store, dry_run, quiet) -> None:
+    """Train every combination in a sweep file (TOML) that is not already in the store.
+
+    Every run is checked before any starts; rerunning the same command trains only what is
+    missing and resumes interrupted runs from their checkpoints."""
+    from ganbench import executors, sweep
+    from ganbench.store import Store
+
+    configs = sweep.load_sweep(sweep_file)
+    device_list = executors.parse_devices(devices)
+    slots = executors.check_executor(executor, devices=device_list, workers=workers,
+                                     workers_per_device=workers_per_device,
+                                     ray_address=ray_address, threads=threads)
+    configs = sweep.resolve_all(configs, check=True)
+    st = Store(store)
+    the_plan = executors.plan(configs, st)
+    click.echo(f"sweep {sweep_file}: {sweep.describe(configs)} = {len(configs)} runs")
+    click.echo(f"  {the_plan.summary()}")
+    click.echo(f"  {_where(executor, slots, len(the_plan.todo), ray_address, workers, threads)}; "
+               f"store {st.root}")
+    if dry_run:
+        for config, status in zip(the_plan.configs, the_plan.statuses):
+            click.echo(f"  {config.run_id}  {executors.label(config)}  {status or 'to run'}")
+        return
+    started = time.perf_counter()
+    try:
+        records = executors.run_many(
+            configs, store=st, executor=executor, devices=device_list, workers=workers,
+            workers_per_device=workers_per_device, ray_address=ray_address, quiet=quiet,
+            validate=False, threads=threads)
+    except executors.Interrupted as exc:
+        finished = [r for r in exc.records if r is not None]
+        before = len(the_plan.done)
+        click.echo(f"interrupted: {len(finished)} of {len(configs)} runs finished "
+                   f"({len(finished) - before} in this sweep, {before} before it)")
+        for config, record in zip(configs, exc.records):
+            if record is not None and config.run_id not in {c.run_id for c in the_plan.done}:
+                click.echo(f"  {record['run_id']}  {executors.label(config)}  {record['status']}")
+        click.echo("the others resume from their last checkpoints when you run the same "
+                   "command again")
+        sys.exit(130)
+    _summary(configs, records, time.perf_counter() - started, st)
+    if any(r.get("status") == "failed" for r in records):
+        sys.exit(1)
+
+
+def _summary(configs, records, seconds: float, store) -> None:
+    from ganbench.executors import label
+
+    counts = {s: sum(r.get("status") == s for r in records) for s in ("done", "diverged", "failed")}
+    click.echo(f"finished {len(records)} runs in {seconds:.0f} s: {counts['done']} done, "
+               f"{counts['diverged']} diverged, {counts['failed']} failed")
+    for config, record in zip(configs, records):
+        if record.get("status") in ("failed", "diverged"):
+            reason = " ".join(str(record.get("reason")).split())[:300]
+            click.echo(f"  {record['status']}: {record['run_id']}  {label(config)}: {reason}")
+    click.echo(f"leaderboard: ganbench leaderboard --store {store.root}")
+
+
+@click.command("leaderboard", cls=Command)
+@_store_option
+@click.option("--metric", default="parzen_mean", show_default=True,
+              help="A numeric column of `ganbench results`.")
+@click.option("--by", default="generator,discriminator,loss,dataset", show_default=True,
+              help="Columns that name a variant (seeds are pooled; an option that varies "
+                   "is added as a column of its own).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "csv"]),
+              default="markdown", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (default: print).")
+@click.option("--lower-is-better", is_flag=True,
+              help="Rank the lowest metric first (the default guesses from the name, e.g. fid).")
+def leaderboard_command(store, metric, by, fmt, out, lower_is_better) -> None:
+    """Rank the variants in the store: mean, std and 95% CI over seeds, significance."""
+    from ganbench import results
+    from ganbench.leaderboard import leaderboard, render
+    from ganbench.store import Store
+
+    st = Store(store)
+    columns = [c.strip() for c in by.split(",") if c.strip()]
+    table = leaderboard(results.load(st), metric=metric, by=columns,
+                        higher_is_better=False if lower_is_better else None)
+    text = render(table, fmt, store=st)
+    if out:
+        from ganbench.store import atomic_write_bytes
+
+        atomic_write_bytes(Path(out), text.encode())
+        click.echo(f"leaderboard of {len(table)} variants written to {out}")
+    else:
+        click.echo(text, nl=False)

@@ -122,16 +122,16 @@ def _pool(slots, items, target=fake_run):
 def test_the_pool_keeps_every_gpu_busy():
     # Two fake GPUs, four runs of 1 s: both devices run at once, each in its own
     # long-lived process (two processes for four runs, not four).
-    items = [(f"run{i}", {"sleep": 1.0}) for i in range(4)]
+    items = [(f"run{i}", {"sleep": 2.0}) for i in range(4)]
     done, errors, starts = _pool(["cuda:0", "cuda:1"], items)
     assert not errors and sorted(done) == ["run0", "run1", "run2", "run3"]
     assert {r["device"] for r in done.values()} == {"cuda:0", "cuda:1"}
     assert len({r["pid"] for r in done.values()}) == 2
-    by_device = {d: sorted((r for r in done.values() if r["device"] == d),
-                           key=lambda r: r["started"]) for d in ("cuda:0", "cuda:1")}
-    assert all(len(rs) == 2 for rs in by_device.values())
-    first0, first1 = by_device["cuda:0"][0], by_device["cuda:1"][0]
-    assert first0["started"] < first1["ended"] and first1["started"] < first0["ended"]  # overlap
+    # Both devices busy at once: some run on cuda:0 overlaps some run on cuda:1. (How the four
+    # runs split between them depends on how fast each worker process starts on a busy machine.)
+    on0 = [r for r in done.values() if r["device"] == "cuda:0"]
+    on1 = [r for r in done.values() if r["device"] == "cuda:1"]
+    assert any(a["started"] < b["ended"] and b["started"] < a["ended"] for a in on0 for b in on1)
     assert len(starts) == 4
 
 

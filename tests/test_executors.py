@@ -120,7 +120,7 @@ def _pool(slots, items, target=fake_run):
 
 
 def test_the_pool_keeps_every_gpu_busy():
-    # Two fake GPUs, four runs of 1 s: both devices run at once, each in its own
+    # Two fake GPUs, four runs of 2 s: both devices run at once, each in its own
     # long-lived process (two processes for four runs, not four).
     items = [(f"run{i}", {"sleep": 2.0}) for i in range(4)]
     done, errors, starts = _pool(["cuda:0", "cuda:1"], items)

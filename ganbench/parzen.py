@@ -331,15 +331,20 @@ class _Kernels:
         # Any shift will do, so take the mean rounded to the GEMM's precision: float32 data are
         # then centred exactly as in float64, by one rounding.
         self.shift = (total / n).to(self.dtype)
-        self.centred = torch.empty(n, d, dtype=self.dtype, device=device)
-        self.sq_norms = torch.empty(n, dtype=self.dtype, device=device)
+        # Rows [mu - shift, ||mu - shift||^2 - mean of those, zeros]: one GEMM with points
+        # [x, 1, zeros] then adds the norms, with no separate pass to add a bias. The padding
+        # keeps rows aligned for the BLAS; removing the mean norm keeps the products small.
+        self.width = -(-(d + 1) // 16) * 16
+        self.augmented = torch.zeros(n, self.width, dtype=self.dtype, device=device)
+        sq_norms = torch.empty(n, dtype=torch.float64, device=device)
         wide = torch.empty(min(step, n), d, dtype=torch.float64, device=device)
         for start in range(0, n, step):
-            chunk = self.centred[start : start + step]
+            chunk = self.augmented[start : start + step, :d]
             self.centre(raw[start : start + step].to(device), out=chunk)
             # In float64 from the rounded values, so that the norms match what the GEMM sees.
             squares = wide[: chunk.shape[0]].copy_(chunk).square_()
-            self.sq_norms[start : start + step] = squares.sum(dim=1)
+            torch.sum(squares, dim=1, out=sq_norms[start : start + step])
+        self.augmented[:, d] = sq_norms - sq_norms.mean()
         self.raw = raw
         self.device = device
         self.n, self.d = n, d
@@ -358,15 +363,14 @@ def _log_density(
     device, n_centres, d, dtype = kernels.device, kernels.n, kernels.d, kernels.dtype
     n_points = points.shape[0]
     # One buffer of exponents per block, and one of terms when there are several sigmas.
-    pair_bytes = kernels.centred.element_size() * (1 if len(sigmas) == 1 else 2)
+    pair_bytes = kernels.augmented.element_size() * (1 if len(sigmas) == 1 else 2)
     point_block, centre_block = _block_sizes(n_points, n_centres, d, pair_bytes, device, batch_size)
     # The GEMM yields exponents in base 2 for the first sigma, e = -c d2 + (a constant per point)
-    # with c = log2(e) / (2 sigma^2), as exp2 is ~3x faster than exp on CPU; the other sigmas
-    # scale e. Centring the norms keeps |e| small, and so its float32 rounding.
+    # = c (2 x.mu - ||mu||^2) + ..., with c = log2(e) / (2 sigma^2), as exp2 is ~3x faster than
+    # exp on CPU; the other sigmas scale e.
     scale = _LOG2E / (2.0 * float(sigmas[0]) ** 2)
     ratios = [float(sigmas[0] / s) ** 2 for s in sigmas]
     ratio_column = torch.tensor(ratios, dtype=dtype, device=device)[:, None]
-    bias = (kernels.sq_norms - kernels.sq_norms.mean()) * -scale
     inv_two_var = torch.tensor(1.0 / (2.0 * sigmas**2), dtype=torch.float64, device=device)
     log_norm = torch.tensor(
         -math.log(n_centres) - d * np.log(sigmas * math.sqrt(2.0 * math.pi)),
@@ -383,20 +387,20 @@ def _log_density(
     terms = torch.empty(
         point_block * centre_block if len(sigmas) > 1 else 0, dtype=dtype, device=device
     )
-    x_buffer = torch.empty(point_block, d, dtype=dtype, device=device)
+    x_augmented = torch.zeros(point_block, kernels.width, dtype=dtype, device=device)
+    x_augmented[:, d] = -scale
 
     with _ieee_float32_matmul(device), torch.no_grad():
         for start in range(0, n_points, point_block):
             block = points[start : start + point_block].to(device)
             b = block.shape[0]
-            x = kernels.centre(block, out=x_buffer[:b])
+            x = x_augmented[:b]
+            kernels.centre(block, out=x[:, :d]).mul_(2.0 * scale)
             block_sums = sums[:, start : start + b]
             for c0 in range(0, n_centres, centre_block):
                 nc = min(centre_block, n_centres - c0)
                 e = exponents[: b * nc].view(b, nc)
-                torch.addmm(
-                    bias[c0 : c0 + nc], x, kernels.centred[c0 : c0 + nc].T, alpha=2 * scale, out=e
-                )
+                torch.mm(x, kernels.augmented[c0 : c0 + nc].T, out=e)
                 block_max, block_idx = _row_max(e, on_cpu)
                 if c0 == 0:
                     run_max, run_idx = block_max, block_idx

@@ -424,23 +424,29 @@ def _log_density(
                     else:
                         block_sums[k] += term.sum(dim=1)
             nearest_idx[start : start + b] = run_idx
-        del exponents, terms
-        d2_min = _exact_sq_distances(points, kernels, nearest_idx)
+        d2_min = _exact_sq_distances(points, kernels, nearest_idx, scratch=exponents)
     # Log-likelihoods from the sums and the exact leading terms, in float64.
     return sums.double().log_().add_(log_norm[:, None]).sub_(inv_two_var[:, None] * d2_min)
 
 
 def _exact_sq_distances(
-    points: torch.Tensor, kernels: _Kernels, index: torch.Tensor
+    points: torch.Tensor, kernels: _Kernels, index: torch.Tensor, *, scratch: torch.Tensor
 ) -> torch.Tensor:
-    """float64 ||x_i - mu_index[i]||^2 from the raw data, in few large operations."""
+    """float64 ||x_i - mu_index[i]||^2 from the raw data, in few large operations.
+
+    ``scratch`` is a flat buffer to reuse for the differences (fresh memory costs page faults).
+    """
     # The leading term of each logsumexp exactly: float32 error is left only in the relative
     # weights of the other kernels.
     device = kernels.device
     n, d = points.shape
-    step = max(1, min(n, _CPU_BUDGET_BYTES // (16 * d)))
+    step = min(n, scratch.numel() * scratch.element_size() // (8 * d))
+    if step > 0:
+        wide = scratch.view(torch.uint8)[: step * d * 8].view(torch.float64).view(step, d)
+    else:
+        step = 1
+        wide = torch.empty(step, d, dtype=torch.float64, device=device)
     out = torch.empty(n, dtype=torch.float64, device=device)
-    wide = torch.empty(step, d, dtype=torch.float64, device=device)
     for start in range(0, n, step):
         rows = index[start : start + step].to(kernels.raw.device)
         diff = wide[: rows.shape[0]].copy_(points[start : start + step])

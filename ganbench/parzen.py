@@ -331,9 +331,10 @@ class _Kernels:
         # Any shift will do, so take the mean rounded to the GEMM's precision: float32 data are
         # then centred exactly as in float64, by one rounding.
         self.shift = (total / n).to(self.dtype)
-        # Rows [mu - shift, ||mu - shift||^2 - mean of those, zeros]: one GEMM with points
-        # [x, 1, zeros] then adds the norms, with no separate pass to add a bias. The padding
-        # keeps rows aligned for the BLAS; removing the mean norm keeps the products small.
+        # Rows [mu - shift, ||mu - shift||^2 - their mean, zeros]: one GEMM with points as rows
+        # [2c (x - shift), -c, zeros] gives c (2 x.mu - ||mu||^2) with no extra pass to add the
+        # norms. The zeros align rows for the BLAS; less the mean norm, the exponents are small
+        # and so is their float32 rounding.
         self.width = -(-(d + 1) // 16) * 16
         self.augmented = torch.zeros(n, self.width, dtype=self.dtype, device=device)
         sq_norms = torch.empty(n, dtype=torch.float64, device=device)
@@ -388,7 +389,7 @@ def _log_density(
         point_block * centre_block if len(sigmas) > 1 else 0, dtype=dtype, device=device
     )
     x_augmented = torch.zeros(point_block, kernels.width, dtype=dtype, device=device)
-    x_augmented[:, d] = -scale
+    x_augmented[:, d] = -scale  # see _Kernels.augmented
 
     with _ieee_float32_matmul(device), torch.no_grad():
         for start in range(0, n_points, point_block):

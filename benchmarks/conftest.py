@@ -32,3 +32,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"float64 numpy reference: {reference:.3f} s (one round); reference / ganbench = "
             f"{reference / ours[0]:.2f} (min), {reference / ours[1]:.2f} (median)"
         )
+    if "parzen_cuda" in TIMINGS:
+        cuda = TIMINGS["parzen_cuda"]
+        write(f"ganbench on CUDA: min {cuda[0]:.3f} s, median {cuda[1]:.3f} s (target < 0.2 s)")

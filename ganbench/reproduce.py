@@ -96,7 +96,7 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
     seeds' standard errors, and the seed-to-seed spread."""
     rows = [{"model": m, "MNIST": f"{a:g} +- {b:g}", "TFD": f"{c:g} +- {d:g}", "source": "published"}
             for m, a, b, c, d in PUBLISHED]
-    label = "quick run, NOT the paper's budget" if quick else "ganbench"
+    suffix = " (quick run, NOT the paper's budget)" if quick else ""
     for update in UPDATES:
         runs = [r for r in records if r.get("update") == update]
         done = [r for r in runs if r.get("status") in ("done", "partial")
@@ -107,8 +107,11 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
         means = np.array([r["parzen_mean"] for r in done])
         if len(done):
             stderr = float(np.mean([r["parzen_stderr"] for r in done]))
-            spread = float(np.std(means, ddof=1)) if len(done) > 1 else float("nan")
-            cell = f"{means.mean():.1f} +- {stderr:.1f} (seed sd {spread:.1f}, {len(done)} seeds)"
+            if len(done) > 1:
+                spread = float(np.std(means, ddof=1))
+                cell = f"{means.mean():.1f} +- {stderr:.1f} (seed sd {spread:.1f}, {len(done)} seeds)"
+            else:
+                cell = f"{means.mean():.1f} +- {stderr:.1f} (1 seed)"
         else:
             cell = "no finished run"
         bad = len(runs) - len(done)
@@ -124,7 +127,7 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
                 folds = np.array([r["parzen_mean"] for r in tfd_done])
                 se = folds.std(ddof=1) / math.sqrt(len(folds)) if len(folds) > 1 else float("nan")
                 tfd_cell = f"{folds.mean():.1f} +- {se:.1f} ({len(folds)} folds)"
-        rows.append({"model": f"Adversarial nets, ganbench, {update} ({label})", "MNIST": cell,
+        rows.append({"model": f"Adversarial nets, ganbench, {update}{suffix}", "MNIST": cell,
                      "TFD": tfd_cell, "source": "this run"})
     if reference is not None:
         rows.append({"model": "reference: 10,000 real training images as kernel centres",

@@ -62,7 +62,11 @@ def test_table_reports_mean_over_seeds_stderr_and_spread():
     assert "NOT the paper's budget" in sim.model
     assert "data not available" in sim.TFD
     alt = frame[frame.model.str.contains("alternating")].iloc[0]
+    assert alt.MNIST.startswith("100.0 +- 3.0 (1 seed)")
     assert "1 of 2 runs diverged, failed or not started" in alt.MNIST
+    full = reproduce.table(records, ref, quick=False)
+    assert list(full[full.source == "this run"].model[:2]) == [
+        "Adversarial nets, ganbench, simultaneous", "Adversarial nets, ganbench, alternating"]
     assert "244.6 +- 1.1" in frame.iloc[-1].MNIST
 
 

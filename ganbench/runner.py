@@ -29,6 +29,7 @@ from ganbench.store import (
     CHECKPOINT,
     CONFIG,
     RECORD,
+    RunLocked,
     Store,
     atomic_torch_save,
     atomic_write_bytes,
@@ -233,11 +234,68 @@ def train_run(config: cfg.RunConfig, *, store: Store | None = None, device: str 
         previous = store.read_record(run_id)  # another worker may have finished it meanwhile
         if previous and previous.get("status") in ("done", "diverged"):
             return previous
-        return _train_locked(exp, folder, dev, quiet)
+        return _train_locked(exp, folder, dev, quiet, store=store)
 
 
-def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool) -> dict[str, Any]:
+SELECTION = "selection.json"
+_EXTEND_FILES = (CHECKPOINT, SELECTION, BEST, "losses.csv")
+
+
+def _budgetless(config: dict[str, Any]) -> dict[str, Any]:
+    train = {k: v for k, v in config.get("train", {}).items() if k not in ("epochs", "steps")}
+    return {**config, "train": train}
+
+
+def extend_from_shorter(exp: Experiment, store: Store, folder: Path) -> dict[str, Any] | None:
+    """Start a fresh run from the last checkpoint of a stored run that differs from it only by a
+    smaller budget (``train.epochs`` / ``train.steps``), so that budgets can grow in stages
+    (100 epochs today, 300 next week) without training the first 100 again.
+
+    This is exact: the learning-rate and momentum schedules, the data order, the noise and the
+    checkpoint selection depend on the step, never on the total. To keep it exact, the shorter
+    run's checkpoint must sit on the longer run's checkpoint and selection grid, and the shorter
+    run must not be held by another process. Copies the files and returns
+    ``{"run_id": ..., "step": ...}``, or None when no stored run qualifies."""
     config = exp.config
+    mine = _budgetless(config.to_dict())
+    train = config.train
+    total = iterations_for(train, len(exp.dataset.splits["train"]))
+    grid = [train["checkpoint_every"]]
+    if config.score["select"] == "valid":
+        grid.append(config.score["select_every"] or train["checkpoint_every"])
+    best: tuple[int, str] | None = None
+    for run_id in store.run_ids():
+        other = store.run_dir(run_id)
+        if run_id == exp.run_id or not (other / CHECKPOINT).exists():
+            continue
+        try:
+            if _budgetless(read_json(other / CONFIG)) != mine:
+                continue
+            step = int(torch.load(other / CHECKPOINT, map_location="cpu", weights_only=True,
+                                  mmap=True)["step"])
+        except Exception:  # an unreadable neighbour is not this run's problem
+            continue
+        if 0 < step <= total and all(step % g == 0 for g in grid) and (best is None or step > best[0]):
+            best = (step, run_id)
+    if best is None:
+        return None
+    step, run_id = best
+    try:
+        with store.lock(run_id) as other:  # a consistent set of files, not one mid-write
+            for name in _EXTEND_FILES:
+                if (other / name).exists():
+                    atomic_write_bytes(folder / name, (other / name).read_bytes())
+    except RunLocked:
+        return None
+    return {"run_id": run_id, "step": step}
+
+
+def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool,
+                  store: Store | None = None) -> dict[str, Any]:
+    config = exp.config
+    extended = None
+    if store is not None and not (folder / CHECKPOINT).exists():
+        extended = extend_from_shorter(exp, store, folder)
     atomic_write_json(folder / CONFIG, config.to_dict())
     record: dict[str, Any] = {
         "run_id": exp.run_id,
@@ -256,6 +314,8 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool)
         if (folder / CHECKPOINT).exists():
             trainer.load_state_dict(load_checkpoint(folder / CHECKPOINT))
             record["resumed_from_step"] = trainer.step
+        if extended is not None:
+            record["extended_from"] = extended["run_id"]
         progress = Progress(trainer.schedule.iterations, label=f"{exp.run_id} ", quiet=quiet)
 
         def on_log(t: Trainer) -> None:
@@ -263,6 +323,8 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool)
             progress.update(t.step, d_loss=d, g_loss=g)
 
         selector = Selector(exp, folder, dev, trainer.step) if exp.config.score["select"] == "valid" else None
+        if selector is not None and selector.patience_spent():
+            trainer.stop_requested = True  # it stopped early at this checkpoint; stay stopped
 
         def on_checkpoint(t: Trainer) -> None:
             if selector is not None:
@@ -306,7 +368,7 @@ class Selector:
         score = exp.config.score
         self.every = score["select_every"] or exp.config.train["checkpoint_every"]
         self.valid = exp.dataset.splits["valid"][: score["n_valid"]]
-        path = folder / "selection.json"
+        path = folder / SELECTION
         history = read_json(path)["history"] if path.exists() else []
         self.history = [h for h in history if h["step"] <= start_step]  # as of the checkpoint
 
@@ -333,12 +395,17 @@ class Selector:
             atomic_torch_save(self.folder / BEST, {"step": trainer.step,
                                                    "generator": trainer.G.state_dict()})
         self.history.append(entry)
-        atomic_write_json(self.folder / "selection.json", {"history": self.history})
+        atomic_write_json(self.folder / SELECTION, {"history": self.history})
+        if self.patience_spent():
+            trainer.stop_requested = True
+
+    def patience_spent(self) -> bool:
+        """``score.patience`` scores in a row without a better one than the best so far."""
         patience = self.exp.config.score["patience"]
-        if patience is not None:
-            best_at = max(range(len(self.history)), key=lambda i: self.history[i]["parzen_valid"])
-            if len(self.history) - 1 - best_at >= patience:
-                trainer.stop_requested = True
+        if patience is None or not self.history:
+            return False
+        best_at = max(range(len(self.history)), key=lambda i: self.history[i]["parzen_valid"])
+        return len(self.history) - 1 - best_at >= patience
 
     def restore_best(self, trainer: Trainer, record: dict[str, Any]) -> None:
         if not (self.folder / BEST).exists() or not self.history:

@@ -92,34 +92,42 @@ def real_data_reference(dataset: str = "mnist", n: int = 10000, device: str | No
 
 def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: bool,
           tfd: list[dict[str, Any]] | None = None, tfd_note: str | None = None) -> pd.DataFrame:
-    """Table 1 with ganbench's rows: per update mode, the mean over seeds, the mean of the
-    seeds' standard errors, and the seed-to-seed spread."""
+    """Table 1 with ganbench's rows: per update mode, the mean over the finished seeds, the mean
+    of their standard errors, and the seed-to-seed spread; unfinished runs (``partial``) are
+    listed beside it, and averaged only when no run has finished."""
     rows = [{"model": m, "MNIST": f"{a:g} +- {b:g}", "TFD": f"{c:g} +- {d:g}", "source": "published"}
             for m, a, b, c, d in PUBLISHED]
     suffix = " (quick run, NOT the paper's budget)" if quick else ""
     for update in UPDATES:
         runs = [r for r in records if r.get("update") == update]
-        done = [r for r in runs if r.get("status") in ("done", "partial")
-                and r.get("parzen_mean") is not None]
-        partial = [r for r in done if r.get("status") == "partial"]
         if not runs:
             continue
-        means = np.array([r["parzen_mean"] for r in done])
-        if len(done):
-            stderr = float(np.mean([r["parzen_stderr"] for r in done]))
-            if len(done) > 1:
+        scored = [r for r in runs if r.get("parzen_mean") is not None]
+        finished = [r for r in scored if r.get("status") == "done"]
+        partial = [r for r in scored if r.get("status") == "partial"]
+        # The mean is over finished runs; unfinished ones count only when nothing has finished.
+        counted = finished or partial
+        if counted:
+            means = np.array([r["parzen_mean"] for r in counted])
+            stderr = float(np.mean([r["parzen_stderr"] for r in counted]))
+            if len(counted) > 1:
                 spread = float(np.std(means, ddof=1))
-                cell = f"{means.mean():.1f} +- {stderr:.1f} (seed sd {spread:.1f}, {len(done)} seeds)"
+                cell = f"{means.mean():.1f} +- {stderr:.1f} (seed sd {spread:.1f}, {len(counted)} seeds)"
             else:
                 cell = f"{means.mean():.1f} +- {stderr:.1f} (1 seed)"
+            if not finished:
+                cell += (f"; unfinished runs only, at "
+                         f"{', '.join(str(round(r['epochs'])) for r in partial)} epochs "
+                         f"(best generator so far)")
         else:
             cell = "no finished run"
-        bad = len(runs) - len(done)
+        bad = len(runs) - len(finished) - len(partial)
         if bad:
             cell += f"; {bad} of {len(runs)} runs diverged, failed or not started"
-        if partial:
-            cell += (f"; {len(partial)} of {len(runs)} runs unfinished "
-                     f"({', '.join(str(round(r['epochs'])) for r in partial)} epochs)")
+        if partial and finished:
+            cell += "; not in the mean, unfinished: " + ", ".join(
+                f"seed {r.get('seed', '?')} at {round(r['epochs'])} epochs ({r['parzen_mean']:.1f})"
+                for r in partial)
         tfd_cell = tfd_note or "data not available"
         if tfd:
             tfd_done = [r for r in tfd if r.get("update") == update and r.get("parzen_mean") is not None]

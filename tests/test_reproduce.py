@@ -70,6 +70,26 @@ def test_table_reports_mean_over_seeds_stderr_and_spread():
     assert "244.6 +- 1.1" in frame.iloc[-1].MNIST
 
 
+def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
+    records = [
+        {"update": "simultaneous", "seed": 0, "status": "done", "parzen_mean": 160.0, "parzen_stderr": 1.4},
+        {"update": "simultaneous", "seed": 1, "status": "done", "parzen_mean": 150.0, "parzen_stderr": 1.6},
+        {"update": "simultaneous", "seed": 2, "status": "partial", "parzen_mean": -60.0,
+         "parzen_stderr": 2.0, "epochs": 1.0},
+        {"update": "alternating", "seed": 0, "status": "partial", "parzen_mean": 120.0,
+         "parzen_stderr": 1.5, "epochs": 35.0},
+        {"update": "alternating", "seed": 1, "status": None, "parzen_mean": None},
+    ]
+    frame = reproduce.table(records, None, quick=False)
+    sim = frame[frame.model.str.endswith("simultaneous")].iloc[0].MNIST
+    spread = np.std([160.0, 150.0], ddof=1)
+    assert sim == (f"155.0 +- 1.5 (seed sd {spread:.1f}, 2 seeds); not in the mean, unfinished: "
+                   "seed 2 at 1 epochs (-60.0)")
+    alt = frame[frame.model.str.endswith("alternating")].iloc[0].MNIST
+    assert alt == ("120.0 +- 1.5 (1 seed); unfinished runs only, at 35 epochs (best generator "
+                   "so far); 1 of 2 runs diverged, failed or not started")
+
+
 @pytest.fixture
 def toy_run(tmp_path):
     from ganbench.runner import train_run

@@ -56,7 +56,7 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
               help="Devices for the local executor (default: every visible GPU, else cpu); "
                    "for ray: cpu or cuda (default: GPUs if the cluster has any).")
 @click.option("--workers", type=int, default=None,
-              help="Worker processes (local; default: one per GPU, or one per CPU core); "
+              help="Worker processes (local; default: one per GPU, or half the CPU cores); "
                    "for ray: the CPUs of the local instance started when no address is given.")
 @click.option("--workers-per-device", type=int, default=1, show_default=True,
               help="Runs at once on each GPU (small models).")

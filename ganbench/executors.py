@@ -111,10 +111,11 @@ def cpu_cores() -> int:
 
 
 def default_cpu_workers(cores: int | None = None) -> int:
-    """CPU processes when none is asked for: one per core, each with one torch thread. Runs
-    are independent, so this is the throughput-optimal split: on the 2-core VM a 24-run toy
-    sweep took 18.5-20.6 s with 2 x 1 against 64-73 s with 1 x 2 (docs/sweeps.md)."""
-    return max(1, cores or cpu_cores())
+    """CPU processes when none is asked for: half the cores (1 on a 2-core machine). One
+    single-threaded worker per core is faster for small models (docs/sweeps.md: 2 x 1 took
+    18.5-20.6 s, 1 x 2 64-73 s), but Ctrl-C with several CPU workers was seen to record runs
+    as failed instead of interrupted; until that is fixed, ask for it with --workers."""
+    return max(1, (cores or cpu_cores()) // 2)
 
 
 def local_slots(devices: list[str] | None = None, workers: int | None = None,

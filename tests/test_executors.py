@@ -73,7 +73,7 @@ def test_cpu_workers(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert executors.local_slots(workers=3) == ["cpu"] * 3
     assert executors.local_slots(["cpu"], workers=2) == ["cpu", "cpu"]
-    assert executors.default_cpu_workers(2) == 2 and executors.default_cpu_workers(16) == 16
+    assert executors.default_cpu_workers(2) == 1 and executors.default_cpu_workers(16) == 8
     assert executors.parse_devices("cuda:0, cuda:1") == ["cuda:0", "cuda:1"]
     assert executors.parse_devices(None) is None
 

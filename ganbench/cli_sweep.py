@@ -56,7 +56,7 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
               help="Devices for the local executor (default: every visible GPU, else cpu); "
                    "for ray: cpu or cuda (default: GPUs if the cluster has any).")
 @click.option("--workers", type=int, default=None,
-              help="Worker processes (local; default: one per GPU, or half the CPU cores); "
+              help="Worker processes (local; default: one per GPU, or one single-threaded process per CPU core); "
                    "for ray: the CPUs of the local instance started when no address is given.")
 @click.option("--workers-per-device", type=int, default=1, show_default=True,
               help="Runs at once on each GPU (small models).")
@@ -100,29 +100,35 @@ def sweep_command(sweep_file, executor, devices, workers, workers_per_device, th
             workers_per_device=workers_per_device, ray_address=ray_address, quiet=quiet,
             validate=False, threads=threads)
     except executors.Interrupted as exc:
-        finished = [r for r in exc.records if r is not None]
+        finished = [r for r in exc.records if r is not None and r.get("status") != "interrupted"]
         before = len(the_plan.done)
         click.echo(f"interrupted: {len(finished)} of {len(configs)} runs finished "
                    f"({len(finished) - before} in this sweep, {before} before it)")
         for config, record in zip(configs, exc.records):
-            if record is not None and config.run_id not in {c.run_id for c in the_plan.done}:
+            if (record is not None and record.get("status") != "interrupted"
+                    and config.run_id not in {c.run_id for c in the_plan.done}):
                 click.echo(f"  {record['run_id']}  {executors.label(config)}  {record['status']}")
         click.echo("the others resume from their last checkpoints when you run the same "
                    "command again")
         sys.exit(130)
     _summary(configs, records, time.perf_counter() - started, st)
-    if any(r.get("status") == "failed" for r in records):
+    if any(r.get("status") in ("failed", "interrupted") for r in records):
         sys.exit(1)
 
 
 def _summary(configs, records, seconds: float, store) -> None:
     from ganbench.executors import label
 
-    counts = {s: sum(r.get("status") == s for r in records) for s in ("done", "diverged", "failed")}
-    click.echo(f"finished {len(records)} runs in {seconds:.0f} s: {counts['done']} done, "
-               f"{counts['diverged']} diverged, {counts['failed']} failed")
+    counts = {s: sum(r.get("status") == s for r in records)
+              for s in ("done", "diverged", "failed", "interrupted")}
+    text = (f"finished {len(records)} runs in {seconds:.0f} s: {counts['done']} done, "
+            f"{counts['diverged']} diverged, {counts['failed']} failed")
+    if counts["interrupted"]:
+        text += (f", {counts['interrupted']} interrupted (their worker was stopped by a "
+                 f"signal; the same command resumes them)")
+    click.echo(text)
     for config, record in zip(configs, records):
-        if record.get("status") in ("failed", "diverged"):
+        if record.get("status") in ("failed", "diverged", "interrupted"):
             reason = " ".join(str(record.get("reason")).split())[:300]
             click.echo(f"  {record['status']}: {record['run_id']}  {label(config)}: {reason}")
     click.echo(f"leaderboard: ganbench leaderboard --store {store.root}")

@@ -111,11 +111,10 @@ def cpu_cores() -> int:
 
 
 def default_cpu_workers(cores: int | None = None) -> int:
-    """CPU processes when none is asked for: half the cores (1 on a 2-core machine). One
-    single-threaded worker per core is faster for small models (docs/sweeps.md: 2 x 1 took
-    18.5-20.6 s, 1 x 2 64-73 s), but Ctrl-C with several CPU workers was seen to record runs
-    as failed instead of interrupted; until that is fixed, ask for it with --workers."""
-    return max(1, (cores or cpu_cores()) // 2)
+    """CPU processes when none is asked for: one per core, each with one torch thread.
+    Measured on 2 cores (docs/sweeps.md): 24 toy runs took 18.5-20.6 s with 2 workers x 1
+    thread, 64-73 s with 1 worker x 2 threads; small models lose from a second thread."""
+    return max(1, cores or cpu_cores())
 
 
 def local_slots(devices: list[str] | None = None, workers: int | None = None,
@@ -240,7 +239,7 @@ class SweepProgress:
         self.quiet = quiet
         self.live = not quiet and getattr(self.stream, "isatty", lambda: False)()
         self.total, self.finished = total, already
-        self.counts = {"done": 0, "diverged": 0, "failed": 0}
+        self.counts = {"done": 0, "diverged": 0, "failed": 0, "interrupted": 0}
         self.current: dict[Any, tuple[str, float]] = {}
         self.durations: list[float] = []
         self.parallel = max(1, parallel)
@@ -280,8 +279,10 @@ class SweepProgress:
         eta = (sum(self.durations) / len(self.durations) * left / self.parallel
                if self.durations else float("nan"))
         failed = self.counts["failed"] + self.counts["diverged"]
+        stopped = (f", {self.counts['interrupted']} interrupted" if self.counts["interrupted"]
+                   else "")
         return (f"sweep: {self.finished}/{self.total} runs finished, {failed} failed or "
-                f"diverged, {len(self.current)} running, time left {_clock(eta)}")
+                f"diverged{stopped}, {len(self.current)} running, time left {_clock(eta)}")
 
     def _clear(self) -> None:
         if self.live and self.drawn:
@@ -358,8 +359,10 @@ def _worker_environment() -> Iterator[None]:
 
 
 def _worker_main(slot: int, device: str, threads: int, target: Callable, tasks: Any,
-                 events: Any, parent_pid: int) -> None:
-    signal.signal(signal.SIGINT, _interrupt)
+                 events: Any, parent_pid: int, sigint: bool = True) -> None:
+    # Ctrl-C stops a worker only if it stops the driver: a sweep started with SIGINT ignored
+    # (nohup, or `cmd &` from a script) must not lose its workers to a Ctrl-C it ignores.
+    signal.signal(signal.SIGINT, _interrupt if sigint else signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _limit_threads(threads)
@@ -374,6 +377,10 @@ def _worker_main(slot: int, device: str, threads: int, target: Callable, tasks: 
             try:
                 result = target(payload, device)
             except KeyboardInterrupt:
+                # The run recorded itself as interrupted; say so before going, so that the
+                # driver never takes this exit for a crash.
+                with contextlib.suppress(OSError):
+                    events.send(("interrupted", key))
                 raise
             except BaseException as exc:  # noqa: BLE001 - a run's failure never stops the pool
                 reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -410,7 +417,7 @@ class WorkerPool:
         process = self.ctx.Process(
             target=_worker_main, name=f"ganbench-worker-{slot}", daemon=True,
             args=(slot, self.slots[slot], self.threads, self.target, tasks_in, events_out,
-                  os.getpid()))
+                  os.getpid(), signal.getsignal(signal.SIGINT) is not signal.SIG_IGN))
         with _worker_environment():
             process.start()
         events_out.close()  # the worker's ends: a dead worker then reads as end-of-file
@@ -419,11 +426,16 @@ class WorkerPool:
 
     def run(self, items: list[tuple[Any, Any]], *, on_start: Callable[[int, Any], None],
             on_done: Callable[[int, Any, Any], None],
-            on_error: Callable[[int, Any, str], None]) -> None:
-        """Run every (key, payload); the callbacks get (slot, key[, result or reason])."""
-        self.callbacks = (on_start, on_done, on_error)
+            on_error: Callable[[int, Any, str], None],
+            on_interrupted: Callable[[int, Any], None] | None = None) -> None:
+        """Run every (key, payload); the callbacks get (slot, key[, result or reason]).
+        ``on_interrupted``: a worker was stopped by a signal of its own (SIGTERM to that
+        process, say) while the pool was not stopping; its run recorded itself as
+        interrupted, and the pool goes on with the others."""
+        self.callbacks = (on_start, on_done, on_error, on_interrupted)
         self.pending = deque(items)
-        self.busy: dict[int, Any] = {}
+        self.busy: dict[int, Any] = {}  # slot -> the (key, payload) sent to it
+        self.running: set[int] = set()  # slots whose run has started (said "start")
         for slot in range(min(len(self.slots), len(items))):
             self._start(slot)
         try:
@@ -431,7 +443,7 @@ class WorkerPool:
                 for slot in list(self.processes):
                     if slot in self.ready and slot not in self.busy and self.pending:
                         key, payload = self.pending.popleft()
-                        self.busy[slot] = key
+                        self.busy[slot] = (key, payload)
                         try:
                             self.tasks[slot].send((key, payload))
                         except OSError:
@@ -458,18 +470,23 @@ class WorkerPool:
             self._handle(slot, event)
 
     def _handle(self, slot: int, event: tuple) -> None:
-        on_start, on_done, on_error = self.callbacks
+        on_start, on_done, on_error, on_interrupted = self.callbacks
         kind = event[0]
         if kind == "ready":
             self.ready.add(slot)
         elif kind == "start":
+            self.running.add(slot)
             on_start(slot, event[1])
         elif kind == "done":
-            self.busy.pop(slot, None)
+            self._free(slot)
             on_done(slot, event[1], event[2])
         elif kind == "error":
-            self.busy.pop(slot, None)
+            self._free(slot)
             on_error(slot, event[1], event[2])
+        elif kind == "interrupted":
+            self._free(slot)
+            if not self.stopping and on_interrupted is not None:
+                on_interrupted(slot, event[1])
 
     def _dead(self, slot: int) -> None:
         process = self.processes.pop(slot)
@@ -478,11 +495,14 @@ class WorkerPool:
         for conn in (self.tasks.pop(slot), self.events.pop(slot)):
             conn.close()
         self.ready.discard(slot)
+        started = slot in self.running
+        item = self._free(slot)
         if self.stopping:  # its run, if any, recorded itself as interrupted
-            self.busy.pop(slot, None)
             return
-        if slot in self.busy:
-            self.callbacks[2](slot, self.busy.pop(slot),
+        if item is not None and not started:  # it went before taking its run: run it again
+            self.pending.appendleft(item)
+        elif item is not None:
+            self.callbacks[2](slot, item[0],
                               f"its worker process died (exit code {code}), e.g. killed for "
                               f"memory or a crash in native code")
         if not self.pending:
@@ -494,6 +514,10 @@ class WorkerPool:
             raise GanbenchError(
                 f"worker processes keep dying (last exit code {code}, its error is printed "
                 f"above); {len(self.pending)} runs not started")
+
+    def _free(self, slot: int) -> tuple[Any, Any] | None:
+        self.running.discard(slot)
+        return self.busy.pop(slot, None)
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop every worker (their runs are recorded as interrupted), collect what finishes
@@ -567,9 +591,18 @@ def _run_local(todo: list[RunConfig], store: Store, slots: list[str],
     def on_error(slot: int, run_id: str, reason: str) -> None:
         on_done(slot, run_id, failed_record(by_id[run_id], reason, store))
 
+    def on_interrupted(slot: int, run_id: str) -> None:
+        record = None
+        with contextlib.suppress(OSError, ValueError):
+            record = store.read_record(run_id)
+        if not record or record.get("status") not in (*FINAL, "failed"):
+            record = {**(record or {"run_id": run_id}), "status": "interrupted"}
+        on_done(slot, run_id, record)
+
     pool = WorkerPool(slots, threads, target)
     pool.run([(c.run_id, (c.to_dict(), str(store.root))) for c in todo],
-             on_start=on_start, on_done=on_done, on_error=on_error)
+             on_start=on_start, on_done=on_done, on_error=on_error,
+             on_interrupted=on_interrupted)
 
 
 # ---- Ray ----
@@ -831,7 +864,8 @@ def run_many(configs: list[RunConfig], *, store: Store, executor: str = "local",
 
     With ``validate`` every variant is built and checked (``runner.prepare``) before any run
     starts; bad input raises a GanbenchError and nothing is written. A run that fails is
-    recorded ``failed`` and the others go on. Ctrl-C raises ``Interrupted`` (a
+    recorded ``failed`` and the others go on; so does a run whose worker alone was stopped
+    by a signal (recorded ``interrupted``, resumed next time). Ctrl-C raises ``Interrupted`` (a
     KeyboardInterrupt) carrying the records finished so far. ``threads``: torch threads per
     local worker (default: the cores divided among the workers)."""
     from ganbench.sweep import resolve_all

@@ -243,13 +243,22 @@ _EXTEND_FILES = (CHECKPOINT, SELECTION, BEST, "losses.csv")
 
 def _budgetless(config: dict[str, Any]) -> dict[str, Any]:
     train = {k: v for k, v in config.get("train", {}).items() if k not in ("epochs", "steps")}
-    return {**config, "train": train}
+    score = {k: v for k, v in config.get("score", {}).items() if k != "patience"}
+    return {**config, "train": train, "score": score}
+
+
+def _more_patient(mine: int | None, other: int | None) -> bool:
+    """Does patience ``mine`` stop no earlier than ``other`` on every history? (None: never
+    stops.) Then a run with ``mine`` goes through every checkpoint the other saved."""
+    return mine is None or (other is not None and mine >= other)
 
 
 def extend_from_shorter(exp: Experiment, store: Store, folder: Path) -> dict[str, Any] | None:
     """Start a fresh run from the last checkpoint of a stored run that differs from it only by a
-    smaller budget (``train.epochs`` / ``train.steps``), so that budgets can grow in stages
-    (100 epochs today, 300 next week) without training the first 100 again.
+    smaller budget (``train.epochs`` / ``train.steps``) or a smaller early-stopping patience
+    (``score.patience``; a run stopped early by it goes on under more patience), so that
+    budgets can grow in stages (100 epochs today, 300 next week) without training the first
+    100 again.
 
     This is exact: the learning-rate and momentum schedules, the data order, the noise and the
     checkpoint selection depend on the step, never on the total. To keep it exact, the shorter
@@ -269,7 +278,9 @@ def extend_from_shorter(exp: Experiment, store: Store, folder: Path) -> dict[str
         if run_id == exp.run_id or not (other / CHECKPOINT).exists():
             continue
         try:
-            if _budgetless(read_json(other / CONFIG)) != mine:
+            theirs = read_json(other / CONFIG)
+            if _budgetless(theirs) != mine or not _more_patient(
+                    config.score.get("patience"), theirs.get("score", {}).get("patience")):
                 continue
             step = int(torch.load(other / CHECKPOINT, map_location="cpu", weights_only=True,
                                   mmap=True)["step"])
@@ -307,6 +318,8 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool,
         "versions": versions(),
         "plugins": exp.plugin_versions,
     }
+    if extended is not None:  # said from the start, not only when the run ends
+        record["extended_from"] = extended["run_id"]
     atomic_write_json(folder / RECORD, record)
     trainer = None
     try:
@@ -314,8 +327,6 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool,
         if (folder / CHECKPOINT).exists():
             trainer.load_state_dict(load_checkpoint(folder / CHECKPOINT))
             record["resumed_from_step"] = trainer.step
-        if extended is not None:
-            record["extended_from"] = extended["run_id"]
         progress = Progress(trainer.schedule.iterations, label=f"{exp.run_id} ", quiet=quiet)
 
         def on_log(t: Trainer) -> None:
@@ -351,10 +362,15 @@ def _train_locked(exp: Experiment, folder: Path, dev: torch.device, quiet: bool,
                       traceback=traceback.format_exc(limit=8))
     if record["status"] == "done":
         try:
-            _score(exp, trainer, record, dev)
-        except Exception as exc:  # e.g. a split too small to score: recorded, never fatal
-            record["score_error"] = f"{type(exc).__name__}: {exc}"
-        _artefacts(exp, trainer, folder, dev, record)
+            try:
+                _score(exp, trainer, record, dev)
+            except Exception as exc:  # e.g. a split too small to score: recorded, never fatal
+                record["score_error"] = f"{type(exc).__name__}: {exc}"
+            _artefacts(exp, trainer, folder, dev, record)
+        except KeyboardInterrupt:  # trained, not yet scored: the rerun scores it
+            record.update(status="interrupted", reason="interrupted by the user while scoring")
+            _finish(record, trainer, folder)
+            raise
     _finish(record, trainer, folder)
     return record
 

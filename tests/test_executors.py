@@ -73,7 +73,7 @@ def test_cpu_workers(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert executors.local_slots(workers=3) == ["cpu"] * 3
     assert executors.local_slots(["cpu"], workers=2) == ["cpu", "cpu"]
-    assert executors.default_cpu_workers(2) == 1 and executors.default_cpu_workers(16) == 8
+    assert executors.default_cpu_workers(2) == 2 and executors.default_cpu_workers(16) == 16
     assert executors.parse_devices("cuda:0, cuda:1") == ["cuda:0", "cuda:1"]
     assert executors.parse_devices(None) is None
 
@@ -307,11 +307,22 @@ n_test = 128
 """
 
 
-def _start_sweep(tmp_path, store, *extra):
+# The sweep's command line, with SIGINT's disposition set first. A terminal's foreground job
+# gets the default (Ctrl-C raises KeyboardInterrupt) even when pytest itself was started with
+# SIGINT ignored, as `make test &` from a script does, and children inherit that: set it.
+_SWEEP_WITH_SIGINT = (
+    "import runpy, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv.pop(1) == 'ignore' "
+    "else signal.default_int_handler); "
+    "runpy.run_module('ganbench.cli', run_name='__main__', alter_sys=True)")
+
+
+def _start_sweep(tmp_path, store, *extra, sigint="default"):
     path = tmp_path / "sweep.toml"
     path.write_text(KILL_SWEEP)
     return subprocess.Popen(
-        [*SWEEP_CLI, str(path), "--store", str(store), "--workers", "2", *extra],
+        [sys.executable, "-c", _SWEEP_WITH_SIGINT, sigint, "sweep", str(path),
+         "--store", str(store), "--workers", "2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         start_new_session=True)
 
@@ -422,6 +433,61 @@ def test_ctrl_c_then_sigkill_lose_and_duplicate_nothing(tmp_path):
     assert sorted(results.load(store)["status"]) == ["done"] * 4
 
 
+def test_ctrl_c_is_ignored_by_a_sweep_that_ignores_it(tmp_path):
+    """A sweep started with SIGINT ignored (nohup, `cmd &` in a script): a Ctrl-C that reaches
+    its process group stops nothing, its workers included (they once stopped and were
+    recorded as failed, "worker process died (exit code 0)")."""
+    store = tmp_path / "store"
+    proc = _start_sweep(tmp_path, store, sigint="ignore")
+    _wait_for(lambda: _mid_training(store, cap=150), proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    assert "4 done, 0 diverged, 0 failed" in output, output
+    assert sorted(r["status"] for r in _records(store).values()) == ["done"] * 4
+    # Nothing was interrupted and resumed (a 400-iteration run may start from the finished
+    # 60-iteration run of its seed: staged budgets).
+    assert all(r.get("resumed_from_step") in (None, 60) for r in _records(store).values())
+
+
+def _worker_pids(driver_pid: int) -> list[int]:
+    """The sweep's worker processes (spawned children running ganbench's worker loop)."""
+    out = subprocess.run(["ps", "-ww", "-o", "pid=,cmd=", "--ppid", str(driver_pid)],
+                         capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "spawn_main" in line]
+
+
+def test_a_worker_stopped_alone_records_its_run_interrupted_and_the_sweep_goes_on(tmp_path):
+    store = tmp_path / "store"
+    proc = _start_sweep(tmp_path, store)
+    _wait_for(lambda: _mid_training(store, cap=150), proc)
+    pids = _worker_pids(proc.pid)
+    assert pids, subprocess.run(["ps", "-ww", "-o", "pid=,ppid=,cmd=", "-g", str(proc.pid)],
+                                capture_output=True, text=True).stdout
+    for pid in pids:  # SIGTERM to the workers, not the driver
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 1, output
+    assert "died" not in output and "Traceback" not in output, output
+    statuses = {r: rec["status"] for r, rec in _records(store).items()}
+    assert "failed" not in statuses.values() and "interrupted" in statuses.values(), output
+    stopped = [r for r, s in statuses.items() if s == "interrupted"]
+    assert f"{len(stopped)} interrupted (their worker was stopped by a signal" in output
+    assert all(f"interrupted: {r}" in output for r in stopped), output
+    assert len(statuses) == 4  # the sweep went on: every run has a record
+    cut = {r: _checkpoint_step(store / r) for r in stopped}
+
+    # The same command resumes the interrupted runs from their checkpoints.
+    proc = _start_sweep(tmp_path, store, "--quiet")
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    assert f"{4 - len(stopped)} already done, {len(stopped)} to run" in output
+    after = _records(store)
+    assert all(rec["status"] == "done" for rec in after.values())
+    assert all(after[r].get("resumed_from_step", 0) == step for r, step in cut.items())
+
+
 @pytest.mark.slow
 def test_workers_stop_when_the_driver_is_killed_alone(tmp_path):
     store = tmp_path / "store"
@@ -431,7 +497,7 @@ def test_workers_stop_when_the_driver_is_killed_alone(tmp_path):
     proc.wait(timeout=30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        group = subprocess.run(["ps", "-o", "pid=,cmd=", "-g", str(proc.pid)],
+        group = subprocess.run(["ps", "-ww", "-o", "pid=,cmd=", "-g", str(proc.pid)],
                                capture_output=True, text=True).stdout
         if "spawn_main" not in group:
             break

@@ -79,3 +79,45 @@ def test_a_run_that_stopped_early_stays_stopped_when_extended(tmp_path):
     assert longer["extended_from"] == short["run_id"]
     assert longer["steps"] == 10 and "stopped_early" in longer
     assert longer["selected_step"] == short["selected_step"] == 10
+
+
+def test_a_run_stopped_early_goes_on_under_more_patience_exactly(tmp_path):
+    whole_store, staged = Store(tmp_path / "whole"), Store(tmp_path / "staged")
+    whole = train_run(staged_config(40), store=whole_store, device="cpu")  # no patience
+    short = train_run(staged_config(20, patience=0), store=staged, device="cpu")
+    assert short["steps"] == 10 and "stopped_early" in short
+    longer = train_run(staged_config(40), store=staged, device="cpu")
+    assert longer["run_id"] == whole["run_id"]
+    assert longer["extended_from"] == short["run_id"] and longer["resumed_from_step"] == 10
+    assert longer["steps"] == 40 and "stopped_early" not in longer
+    assert_same_weights(state(whole_store, whole["run_id"]), state(staged, longer["run_id"]))
+    assert longer["selected_step"] == whole["selected_step"]
+    assert longer["parzen_mean"] == whole["parzen_mean"]
+
+
+def test_a_less_patient_run_is_not_continued_from_a_more_patient_one(tmp_path):
+    # The patient run's checkpoint may lie past where the impatient one would have stopped.
+    store = Store(tmp_path)
+    train_run(staged_config(20), store=store, device="cpu")  # no patience
+    impatient = train_run(staged_config(40, patience=0), store=store, device="cpu")
+    assert "extended_from" not in impatient and impatient["steps"] == 10
+
+
+def test_the_record_names_the_run_it_extends_while_it_runs(tmp_path, monkeypatch):
+    import ganbench.runner as runner
+    from ganbench.config import resolve
+
+    store = Store(tmp_path)
+    short = train_run(staged_config(20), store=store, device="cpu")
+    longer_id = resolve(staged_config(40)).run_id
+    seen = []
+    real_run = runner.Trainer.run
+
+    def run(self, *args, **kwargs):  # the stored record, as the training starts
+        seen.append(store.read_record(longer_id))
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner.Trainer, "run", run)
+    train_run(staged_config(40), store=store, device="cpu")
+    assert seen and seen[0]["status"] == "running"
+    assert seen[0]["extended_from"] == short["run_id"]

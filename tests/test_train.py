@@ -359,3 +359,26 @@ def test_nan_samples_at_scoring_are_recorded_not_raised(tmp_path, monkeypatch):
     assert record["status"] == "diverged"
     assert "generator samples contain NaN or inf (1 of 200)" in record["reason"]
     assert Store(tmp_path).read_record(record["run_id"])["status"] == "diverged"
+
+
+def test_ctrl_c_while_scoring_records_interrupted_and_the_rerun_scores(tmp_path, monkeypatch):
+    import ganbench.runner as runner
+
+    config = toy_config(score={"parzen": True, "n_samples": 200})
+    store = Store(tmp_path)
+    real_score = runner._score
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_score", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, store=store, device="cpu")
+    from ganbench.config import resolve
+
+    record = store.read_record(resolve(config).run_id)
+    assert record["status"] == "interrupted" and "while scoring" in record["reason"]
+    monkeypatch.setattr(runner, "_score", real_score)
+    again = train_run(config, store=store, device="cpu")
+    assert again["status"] == "done" and again["parzen_mean"] is not None
+    assert again["resumed_from_step"] == record["steps"]

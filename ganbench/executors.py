@@ -596,7 +596,8 @@ def _run_local(todo: list[RunConfig], store: Store, slots: list[str],
         with contextlib.suppress(OSError, ValueError):
             record = store.read_record(run_id)
         if not record or record.get("status") not in (*FINAL, "failed"):
-            record = {**(record or {"run_id": run_id}), "status": "interrupted"}
+            record = {**(record or {"run_id": run_id}), "status": "interrupted",
+                      "reason": "interrupted before training began"}
         on_done(slot, run_id, record)
 
     pool = WorkerPool(slots, threads, target)

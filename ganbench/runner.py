@@ -234,11 +234,20 @@ def train_run(config: cfg.RunConfig, *, store: Store | None = None, device: str 
         previous = store.read_record(run_id)  # another worker may have finished it meanwhile
         if previous and previous.get("status") in ("done", "diverged"):
             return previous
-        return _train_locked(exp, folder, dev, quiet, store=store)
+        try:
+            return _train_locked(exp, folder, dev, quiet, store=store)
+        except KeyboardInterrupt:  # before its training began, the record still says running
+            record = store.read_record(run_id)
+            if record and record.get("status") == "running":
+                record.update(status="interrupted", reason="interrupted by the user before "
+                              "training began", finished=_now())
+                atomic_write_json(folder / RECORD, record)
+            raise
 
 
 SELECTION = "selection.json"
-_EXTEND_FILES = (CHECKPOINT, SELECTION, BEST, "losses.csv")
+_EXTEND_FILES = (SELECTION, BEST, "losses.csv", CHECKPOINT)  # the checkpoint last: with it,
+# the others are there (a run stopped mid-copy resumes from a complete set, or starts afresh)
 
 
 def _budgetless(config: dict[str, Any]) -> dict[str, Any]:

@@ -473,7 +473,8 @@ def test_a_worker_stopped_alone_records_its_run_interrupted_and_the_sweep_goes_o
     statuses = {r: rec["status"] for r, rec in _records(store).items()}
     assert "failed" not in statuses.values() and "interrupted" in statuses.values(), output
     stopped = [r for r, s in statuses.items() if s == "interrupted"]
-    assert f"{len(stopped)} interrupted (their worker was stopped by a signal" in output
+    assert f"{len(stopped)} interrupted (their worker was stopped by a signal" in output, (
+        output, _records(store))
     assert all(f"interrupted: {r}" in output for r in stopped), output
     assert len(statuses) == 4  # the sweep went on: every run has a record
     cut = {r: _checkpoint_step(store / r) for r in stopped}

@@ -382,3 +382,32 @@ def test_ctrl_c_while_scoring_records_interrupted_and_the_rerun_scores(tmp_path,
     again = train_run(config, store=store, device="cpu")
     assert again["status"] == "done" and again["parzen_mean"] is not None
     assert again["resumed_from_step"] == record["steps"]
+
+
+def test_ctrl_c_before_training_begins_records_interrupted(tmp_path, monkeypatch):
+    import ganbench.runner as runner
+    from ganbench.config import resolve
+
+    config = toy_config()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "versions", interrupted)  # after the lock, before the record
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, store=Store(tmp_path), device="cpu")
+    assert Store(tmp_path).read_record(resolve(config).run_id) is None
+    monkeypatch.undo()
+
+    real_write = runner.atomic_write_json
+
+    def write_then_interrupted(path, obj):  # Ctrl-C as the "running" record lands
+        real_write(path, obj)
+        if isinstance(obj, dict) and obj.get("status") == "running":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "atomic_write_json", write_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, store=Store(tmp_path), device="cpu")
+    record = Store(tmp_path).read_record(resolve(config).run_id)
+    assert record["status"] == "interrupted" and "before training began" in record["reason"]

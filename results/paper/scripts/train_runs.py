@@ -1,0 +1,26 @@
+"""Train chosen runs of the paper preset in this process (one torch thread), as background
+jobs did for results/paper: each argument is update:seed:epochs, the same config as
+`ganbench reproduce paper --update U --epochs E` for that seed (a longer budget continues the
+stored shorter run from its last checkpoint). Usage:
+    OMP_NUM_THREADS=1 nohup python results/paper/scripts/train_runs.py STORE simultaneous:0:300 &
+"""
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(1)
+from ganbench import reproduce  # noqa: E402
+from ganbench.runner import train_run  # noqa: E402
+from ganbench.store import Store  # noqa: E402
+
+means = reproduce.pixel_means()
+store = Store(sys.argv[1])
+for spec in sys.argv[2:]:
+    update, seed, epochs = spec.split(":")
+    c = reproduce.paper_config(update, int(seed), int(epochs), means)
+    t0 = time.time()
+    r = train_run(c, store=store, device="cpu")
+    print(update, seed, epochs, r["run_id"], r["status"], r.get("extended_from"),
+          r.get("parzen_mean"), r.get("selected_step"), r.get("steps"), round(time.time() - t0),
+          flush=True)

@@ -3,12 +3,17 @@ constant learning rates in stages (momentum as scheduled) and score G on the val
 split after every EVERY epochs (the checkpoint-selection estimator: 10,000 samples, the first
 1,000 validation images, sigma from the paper's grid).
 Usage: anneal.py STORE RUN_ID EVERY OUT.json LR:EPOCHS [LR:EPOCHS ...]"""
-import json, sys, torch
+import json
+import sys
+
+import torch
+
 torch.set_num_threads(1)
-from ganbench import runner
-from ganbench.config import RunConfig
-from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density
-from ganbench.store import load_checkpoint
+from ganbench import runner  # noqa: E402
+from ganbench.config import RunConfig  # noqa: E402
+from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density  # noqa: E402
+from ganbench.store import load_checkpoint  # noqa: E402
+
 store, run_id, every, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 stages = [(float(a), int(b)) for a, b in (s.split(":") for s in sys.argv[5:])]
 folder = f"{store}/{run_id}"

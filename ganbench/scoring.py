@@ -55,10 +55,33 @@ def export_generator(run_folder: Path, out: Path) -> Path:
     source = run_folder / BEST if (run_folder / BEST).exists() else run_folder / CHECKPOINT
     state = load_checkpoint(source)
     config = read_json(run_folder / CONFIG)
-    atomic_torch_save(out, {"config": json.dumps(config, sort_keys=True),
-                            "generator": state["generator"], "step": int(state["step"]),
-                            "run_id": run_folder.name})
+    exported = {"config": json.dumps(config, sort_keys=True), "generator": state["generator"],
+                "step": int(state["step"]), "run_id": run_folder.name}
+    if not _same_export(out, exported):
+        atomic_torch_save(out, exported)
     return out
+
+
+def _same_export(path: Path, exported: dict[str, Any]) -> bool:
+    """Whether ``path`` already holds exactly these weights: torch.save stamps every file
+    with a random serialization id, so rewriting an unchanged export would change its bytes
+    (and add a copy of it to git each time a table is written again)."""
+    from ganbench.store import load_checkpoint
+
+    if not path.exists():
+        return False
+    try:
+        old = load_checkpoint(path)
+    except GanbenchError:
+        return False
+    if not isinstance(old, dict) or old.keys() != exported.keys():
+        return False
+    if any(old[k] != exported[k] for k in ("config", "step", "run_id")):
+        return False
+    a, b = old["generator"], exported["generator"]
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k])
+        for k in a)
 
 
 def rescore(store: Store, run_id: str, *, n_samples: int | None = None,

@@ -120,6 +120,28 @@ def test_sample_from_a_run_folder_and_from_exported_weights(runner, toy_run, tmp
     assert config.run_id == record["run_id"] and not generator.training
 
 
+def test_exporting_unchanged_weights_again_leaves_the_file_as_it_was(toy_run, tmp_path):
+    # torch.save writes a random serialization id into every file, so a naive re-export of
+    # the same weights changes the file's bytes (and adds a copy to git each time).
+    from ganbench.store import BEST, CHECKPOINT, atomic_torch_save, load_checkpoint
+
+    store, record = toy_run
+    folder = store.run_dir(record["run_id"])
+    out = export_generator(folder, tmp_path / "g.pt")
+    first = out.read_bytes()
+    export_generator(folder, out)
+    assert out.read_bytes() == first
+    source = folder / BEST if (folder / BEST).exists() else folder / CHECKPOINT
+    state = load_checkpoint(source)
+    name = next(iter(state["generator"]))
+    state["generator"][name] = state["generator"][name] + 1.0
+    atomic_torch_save(source, state)
+    export_generator(folder, out)
+    assert out.read_bytes() != first
+    changed = load_checkpoint(out)["generator"][name]
+    torch.testing.assert_close(changed, state["generator"][name], rtol=0, atol=0)
+
+
 def test_score_reproduces_the_training_score(runner, toy_run):
     store, record = toy_run
     result = runner.invoke(cli, ["score", record["run_id"], "--store", str(store.root), "--json"])

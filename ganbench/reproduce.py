@@ -94,6 +94,12 @@ def real_data_reference(dataset: str = "mnist", n: int = 10000, device: str | No
     return Reference(result.mean, result.stderr, result.sigma, time.perf_counter() - started)
 
 
+def _epochs(record: dict[str, Any]) -> str:
+    """Epochs trained, as a table shows them: whole epochs, fractions for tiny budgets."""
+    epochs = float(record["epochs"])
+    return str(round(epochs)) if epochs >= 10 else f"{epochs:.3g}"
+
+
 def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: bool,
           tfd: list[dict[str, Any]] | None = None, tfd_note: str | None = None) -> pd.DataFrame:
     """Table 1 with ganbench's rows: per update mode, the mean over the finished seeds, the mean
@@ -121,7 +127,7 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
                 cell = f"{means.mean():.1f} +- {stderr:.1f} (1 seed)"
             if not finished:
                 cell += (f"; unfinished runs only, at "
-                         f"{', '.join(str(round(r['epochs'])) for r in partial)} epochs "
+                         f"{', '.join(_epochs(r) for r in partial)} epochs "
                          f"(best generator so far)")
         else:
             cell = "no finished run"
@@ -130,7 +136,7 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
             cell += f"; {bad} of {len(runs)} runs diverged, failed or not started"
         if partial and finished:
             cell += "; not in the mean, unfinished: " + ", ".join(
-                f"seed {r.get('seed', '?')} at {round(r['epochs'])} epochs ({r['parzen_mean']:.1f})"
+                f"seed {r.get('seed', '?')} at {_epochs(r)} epochs ({r['parzen_mean']:.1f})"
                 for r in partial)
         tfd_cell = tfd_note or "data not available"
         if tfd:
@@ -275,7 +281,7 @@ def partial_record(store, config: RunConfig, device: str | None = None) -> dict[
     epochs_done = trained["batches"] / BATCHES_PER_EPOCH
     record.update(status="partial", steps=int(trained["step"]), epochs=round(epochs_done, 2),
                   selected_step=int(best["step"]), wall_time=round(float(trained["seconds"]), 1),
-                  reason=f"unfinished: {epochs_done:.0f} of {config.train['epochs']:g} epochs "
+                  reason=f"unfinished: {epochs_done:.3g} of {config.train['epochs']:g} epochs "
                          f"trained; best generator so far (chosen on validation)")
     return record
 

@@ -90,6 +90,39 @@ def test_no_train_reports_the_stored_runs_and_trains_nothing(quick_table, runner
     assert len(list((tmp_path / "store").iterdir())) == len(set(before["run_id"]))
 
 
+def test_no_train_scores_an_unfinished_run_from_its_best_generator(tmp_path, runner,
+                                                                    monkeypatch):
+    import ganbench.runner as runner_module
+    from ganbench import reproduce
+    from ganbench.store import Store
+
+    store = Store(tmp_path / "store")
+    config = reproduce.paper_config("simultaneous", 0, 0.04, reproduce.pixel_means())
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the finished run is being scored
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "_score", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner_module.train_run(config, store=store, device="cpu")
+    monkeypatch.undo()
+    run_id = runner_module.prepare(config).config.run_id
+    assert store.read_record(run_id)["status"] == "interrupted"
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["reproduce", "paper", "--store", str(store.root), "--epochs",
+                                 "0.04", "--seeds", "1", "--update", "simultaneous",
+                                 "--no-train", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    run = pd.read_csv(out / "runs.csv").iloc[0]
+    assert run.status == "partial" and run.run_id == run_id and run.steps == 20
+    assert run.reason.startswith("unfinished: 0.04 of 0.04 epochs trained")
+    assert np.isfinite(run.parzen_mean) and run.selected_step <= 20
+    row = _row(pd.read_csv(out / "table1.csv"), "Adversarial nets, ganbench, simultaneous")
+    assert row["MNIST"] == (f"{run.parzen_mean:.1f} +- {run.parzen_stderr:.1f} (1 seed); "
+                            "unfinished runs only, at 0.04 epochs (best generator so far)")
+    assert store.read_record(run_id)["status"] == "interrupted"  # the store is left as it was
+
+
 def test_the_reported_score_is_the_parzen_estimate_of_the_runs_samples(quick_table, runner):
     """Independent check of the number in the table: sample the run's selected generator,
     and compute the Parzen estimate in float64 with scipy, sigma chosen on validation."""

@@ -233,6 +233,7 @@ def run_paper(*, quick: bool = False, seeds: int | None = None, epochs: float | 
               f"per update mode)")
     csv, md = write_table(frame, out, header)
     _write_runs(records, out)
+    _write_validation_curves(records, store, out)
     echo("")
     echo(markdown(frame, header))
     done = [r for r in records
@@ -293,6 +294,25 @@ def _write_runs(records: list[dict[str, Any]], out: Path) -> None:
             "device", "device_name", "host", "stopped_early"]
     frame = pd.DataFrame([{k: r.get(k) for k in keys} for r in records])
     frame.to_csv(out / "runs.csv", index=False)
+
+
+def _write_validation_curves(records: list[dict[str, Any]], store, out: Path) -> None:
+    """Every validation score behind each run's checkpoint selection (``validation.csv``):
+    the learning curve on the paper's estimator, and the evidence for the selected epoch."""
+    from ganbench.runner import SELECTION
+    from ganbench.store import read_json
+
+    rows = []
+    for r in records:
+        path = store.run_dir(r["run_id"]) / SELECTION
+        if not path.exists():
+            continue
+        for h in read_json(path)["history"]:
+            rows.append({"update": r["update"], "seed": r["seed"], "run_id": r["run_id"],
+                         "step": h["step"], "epoch": round(h["step"] / BATCHES_PER_EPOCH, 4),
+                         "parzen_valid": h["parzen_valid"], "sigma": h["sigma"]})
+    columns = ["update", "seed", "run_id", "step", "epoch", "parzen_valid", "sigma"]
+    pd.DataFrame(rows, columns=columns).to_csv(out / "validation.csv", index=False)
 
 
 def _run_tfd(path, updates, epochs, store, executor, workers, device, quiet):

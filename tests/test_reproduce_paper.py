@@ -65,6 +65,14 @@ def test_quick_run_writes_table_1_with_the_published_rows_and_ganbench_rows(quic
         score = runs.loc[runs["update"] == update].iloc[0]
         assert row["MNIST"] == f"{score.parzen_mean:.1f} +- {score.parzen_stderr:.1f} (1 seed)"
         assert row["TFD"].startswith("data not available: pass --tfd")
+    curves = pd.read_csv(out / "validation.csv")
+    for run in runs.itertuples():
+        curve = curves[curves["run_id"] == run.run_id]
+        assert (curve["update"] == run.update).all() and curve["step"].is_monotonic_increasing
+        best = curve.loc[curve["parzen_valid"].idxmax()]
+        assert best["step"] == run.selected_step and curve["step"].max() == run.steps
+        assert best["parzen_valid"] == pytest.approx(run.parzen_valid, rel=1e-12)
+        assert best["sigma"] == pytest.approx(run.parzen_sigma, rel=1e-12)
     reference = _row(frame, "reference: 10,000 real training images")
     mean = float(reference["MNIST"].split(" +- ")[0])
     assert 200 < mean < 300  # 241 with the classic split; far above 10 minibatches' G

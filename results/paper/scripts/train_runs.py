@@ -4,11 +4,15 @@ jobs did for results/paper: each argument is update:seed:epochs, the same config
 stored shorter run from its last checkpoint). Usage:
     OMP_NUM_THREADS=1 nohup python results/paper/scripts/train_runs.py STORE simultaneous:0:300 &
 """
+import signal
 import sys
 import time
 
 import torch
 
+# A job started with `nohup ... &` from a script inherits SIGINT ignored; restore it so that
+# `kill -INT PID` stops the run cleanly (recorded interrupted, resumed exactly by a rerun).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 torch.set_num_threads(1)
 from ganbench import reproduce  # noqa: E402
 from ganbench.runner import train_run  # noqa: E402

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,15 @@ def table(records: list[dict[str, Any]], reference: Reference | None, *, quick: 
                          f"(best generator so far)")
         else:
             cell = "no finished run"
-        bad = len(runs) - len(finished) - len(partial)
-        if bad:
-            cell += f"; {bad} of {len(runs)} runs diverged, failed or not started"
+        others = Counter(r.get("status") or "not started" for r in runs
+                         if r not in finished and r not in partial)
+        if others:
+            # e.g. "1 of 3 runs not started", "2 of 3 runs: 1 diverged, 1 failed"
+            if len(others) == 1:
+                what = f" {next(iter(others))}"
+            else:
+                what = ": " + ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
+            cell += f"; {sum(others.values())} of {len(runs)} runs{what}"
         if partial and finished:
             cell += "; not in the mean, unfinished: " + ", ".join(
                 f"seed {r.get('seed', '?')} at {_epochs(r)} epochs ({r['parzen_mean']:.1f})"

@@ -63,7 +63,7 @@ def test_table_reports_mean_over_seeds_stderr_and_spread():
     assert "data not available" in sim.TFD
     alt = frame[frame.model.str.contains("alternating")].iloc[0]
     assert alt.MNIST.startswith("100.0 +- 3.0 (1 seed)")
-    assert "1 of 2 runs diverged, failed or not started" in alt.MNIST
+    assert alt.MNIST.endswith("; 1 of 2 runs diverged")
     full = reproduce.table(records, ref, quick=False)
     assert list(full[full.source == "this run"].model[:2]) == [
         "Adversarial nets, ganbench, simultaneous", "Adversarial nets, ganbench, alternating"]
@@ -79,6 +79,7 @@ def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
         {"update": "alternating", "seed": 0, "status": "partial", "parzen_mean": 120.0,
          "parzen_stderr": 1.5, "epochs": 35.0},
         {"update": "alternating", "seed": 1, "status": None, "parzen_mean": None},
+        {"update": "alternating", "seed": 2, "status": "failed", "parzen_mean": None},
     ]
     frame = reproduce.table(records, None, quick=False)
     sim = frame[frame.model.str.endswith("simultaneous")].iloc[0].MNIST
@@ -87,7 +88,7 @@ def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
                    "seed 2 at 1 epochs (-60.0)")
     alt = frame[frame.model.str.endswith("alternating")].iloc[0].MNIST
     assert alt == ("120.0 +- 1.5 (1 seed); unfinished runs only, at 35 epochs (best generator "
-                   "so far); 1 of 2 runs diverged, failed or not started")
+                   "so far); 2 of 3 runs: 1 failed, 1 not started")
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Plot the seed-0 learning curves (validation Parzen estimate, every epoch) from a table's
-validation.csv, with the anneal diagnostics beside them. Usage:
+"""Plot the learning curves of each seed (validation Parzen estimate, every epoch) from a
+table's validation.csv, with the anneal diagnostics beside them. Usage:
     python results/paper/scripts/curves.py OUT.png VALIDATION.csv [VALIDATION.csv ...]
         [--anneal DIAGNOSTIC.json ...]
 Each run (run_id) is drawn once, from the first file that has it; a run's curve holds every
@@ -20,14 +20,17 @@ tables = rest[: rest.index("--anneal")] if "--anneal" in rest else rest
 curves = pd.concat([pd.read_csv(t) for t in tables])
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for update, colour in (("simultaneous", "tab:blue"), ("alternating", "tab:orange")):
-    runs = curves[(curves["update"] == update) & (curves["seed"] == 0)]
-    if runs.empty:
-        continue
-    longest = runs.groupby("run_id")["epoch"].max().idxmax()  # the latest stage holds it all
-    run = runs[runs["run_id"] == longest].sort_values("epoch")
-    ax.plot(run["epoch"], run["parzen_valid"], lw=0.6, color=colour, alpha=0.45)
-    smooth = run["parzen_valid"].rolling(25, center=True, min_periods=5).mean()
-    ax.plot(run["epoch"], smooth, lw=1.8, color=colour, label=f"{update}, seed 0 (25-epoch mean)")
+    for seed, style in ((0, "-"), (1, "--"), (2, ":")):
+        runs = curves[(curves["update"] == update) & (curves["seed"] == seed)]
+        if runs.empty:
+            continue
+        longest = runs.groupby("run_id")["epoch"].max().idxmax()  # the latest stage holds it all
+        run = runs[runs["run_id"] == longest].sort_values("epoch")
+        if seed == 0:  # the raw per-epoch scores of seed 0 only, to keep the plot readable
+            ax.plot(run["epoch"], run["parzen_valid"], lw=0.6, color=colour, alpha=0.45)
+        smooth = run["parzen_valid"].rolling(25, center=True, min_periods=5).mean()
+        ax.plot(run["epoch"], smooth, style, lw=1.8 if seed == 0 else 1.2, color=colour,
+                label=f"{update}, seed {seed} (25-epoch mean)")
 for path in anneals:
     d = json.load(open(path))
     rows = pd.DataFrame(d["rows"])

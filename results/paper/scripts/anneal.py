@@ -13,7 +13,11 @@ import torch
 torch.set_num_threads(1)
 from ganbench import runner  # noqa: E402
 from ganbench.config import RunConfig  # noqa: E402
-from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density, parzen_log_likelihood  # noqa: E402,E501
+from ganbench.parzen import (  # noqa: E402
+    DEFAULT_SIGMAS,
+    parzen_log_density,
+    parzen_log_likelihood,
+)
 from ganbench.store import load_checkpoint  # noqa: E402
 
 store, run_id, every, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

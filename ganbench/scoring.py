@@ -4,6 +4,7 @@ a generator from a run folder, a checkpoint, or exported weights."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from ganbench import config as cfg
 from ganbench.errors import DataError, GanbenchError
-from ganbench.store import BEST, CHECKPOINT, CONFIG, RECORD, Store, atomic_write_json, read_json
+from ganbench.store import BEST, CHECKPOINT, CONFIG, RECORD, Store, read_json
 
 
 def _build_generator(config: cfg.RunConfig) -> nn.Module:
@@ -85,36 +86,58 @@ def _same_export(path: Path, exported: dict[str, Any]) -> bool:
 
 
 def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
-            device: str | None = None) -> dict[str, Any]:
-    """Score a stored run again (the paper's protocol) and update its record."""
-    from ganbench.parzen import parzen_log_likelihood
-    from ganbench.runner import generate, prepare, resolve_device
+            device: str | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
+    """Score a stored run again through the evaluation stage (the run's own protocol, with
+    ``n_samples`` kernel centres if given, or only ``metrics`` if given: the others' values
+    stay as they are) and update its record."""
+    from ganbench import evaluate
+    from ganbench.record import RunRecord
+    from ganbench.record import write as write_record
+    from ganbench.runner import prepare, resolve_device
 
     folder = store.run_dir(run_id)
     if not (folder / CONFIG).exists():
         known = ", ".join(store.run_ids()[:10]) or "none"
         raise GanbenchError(f"no run {run_id!r} in {store.root} (runs: {known})")
-    record = read_json(folder / RECORD) if (folder / RECORD).exists() else {"run_id": run_id}
+    record = RunRecord.from_dict(read_json(folder / RECORD) if (folder / RECORD).exists()
+                                 else {"run_id": run_id})
     dev = resolve_device(device)
     config = cfg.RunConfig.from_dict(read_json(folder / CONFIG))
     experiment = prepare(config)
+    protocol = evaluate.Protocol.from_config(config, dataset=experiment.dataset,
+                                             n_samples=n_samples, metrics=metrics)
+    evaluate.check_metrics(protocol, experiment.dataset, config.dataset)
     generator, _ = load_generator(folder, dev)
-    score = config.score
-    n = n_samples or score["n_samples"]
-    samples = generate(generator, config.noise, n, seed=config.seed + 3, device=dev)
-    splits = experiment.dataset.splits
-    test = splits["test"] if score["n_test"] is None else splits["test"][: score["n_test"]]
-    result = parzen_log_likelihood(samples, splits["valid"][: score["n_valid"]], test, device=dev)
-    record.update(result.to_record())
-    atomic_write_json(folder / RECORD, record)
-    return record
+    try:
+        values = evaluate.evaluate(generator, config, experiment.dataset, dev, protocol)
+    except evaluate.NonFinite as exc:
+        raise DataError(f"run {run_id}: {exc}; nothing re-scored") from exc
+    record.add_scores(values)
+    write_record(folder, record)
+    return record.to_dict()
+
+
+@dataclass(frozen=True)
+class ParzenScore:
+    """The Parzen figures of ``ganbench parzen``, as the evaluation stage computed them."""
+
+    mean: float
+    stderr: float
+    sigma: float
+    n_samples: int
+    n_valid: int
+    n_test: int
+
+    def to_record(self) -> dict[str, float | int]:
+        return {f"parzen_{f.name}": getattr(self, f.name) for f in fields(self)}
 
 
 def score_samples_file(path: str, dataset: str, assignments: list[str], *, n_valid: int = 1000,
-                       device: str | None = None):
+                       device: str | None = None) -> ParzenScore:
     """The paper's protocol for samples made anywhere, against a dataset plugin's splits."""
-    from ganbench.parzen import load_samples, parzen_log_likelihood
+    from ganbench import evaluate
     from ganbench.runner import _build, _check_dataset, resolve_device
+    from ganbench.samples_file import load_samples
 
     options: dict[str, Any] = {}
     for text in assignments:
@@ -126,10 +149,14 @@ def score_samples_file(path: str, dataset: str, assignments: list[str], *, n_val
     data = _build("dataset", dataset, **resolved)
     shape = _check_dataset(dataset, data)
     samples = torch.as_tensor(load_samples(path))
+    if samples.dim() >= 1 and len(samples) == 0:
+        raise DataError(f"--samples {path}: the file holds no samples (shape "
+                        f"{tuple(samples.shape)}); save at least one sample of G")
     if samples.dim() < 2 or samples[0].numel() != torch.Size(shape).numel():
         raise DataError(
             f"--samples {path}: samples of shape {tuple(samples.shape[1:])} do not match dataset "
             f"{dataset!r}, whose examples have shape {shape}"
         )
-    return parzen_log_likelihood(samples.float(), data.splits["valid"][:n_valid],
-                                 data.splits["test"], device=resolve_device(device))
+    protocol = evaluate.Protocol(n_samples=len(samples), n_valid=n_valid, n_test=None)
+    values = evaluate.score_samples(samples.float(), data, protocol, resolve_device(device))
+    return ParzenScore(**{f.name: values[f"parzen_{f.name}"] for f in fields(ParzenScore)})

@@ -34,10 +34,31 @@ def default_store() -> Path:
     return Path(os.environ.get("GANBENCH_STORE", DEFAULT_STORE))
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (os.umask can only
+    be read by setting it, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode() -> int:
+    """What open() would give a new file (mkstemp's temporary files are 0600)."""
+    return 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -56,6 +77,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def atomic_torch_save(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _mode())
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -71,7 +93,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise GanbenchError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        # torch's own message may advise weights_only=False, which would run code from the
+        # file: say what the file is not, never that.
+        if "weights_only" in str(exc) or "Unpickler" in str(exc):
+            why = "it holds Python objects other than tensors and plain values"
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            why = f"torch.load cannot read it ({type(exc).__name__}{': ' + first if first else ''})"
+        raise GanbenchError(f"{path} is not a ganbench checkpoint or exported generator: "
+                            f"{why}") from exc
 
 
 def read_json(path: Path) -> Any:

@@ -24,10 +24,11 @@ from typing import Any
 
 from ganbench import config as cfg
 from ganbench import plugins
-from ganbench.config import PARTS, SECTIONS, RunConfig
+from ganbench.config import PARTS, RunConfig
 from ganbench.errors import ConfigError
+from ganbench.settings import INFO
 
-TOP_KEYS = (*PARTS, "seed", "options", *SECTIONS, "description")
+TOP_KEYS = (*PARTS, "seed", "options", *INFO, "metrics", "description")
 _PLURAL = {"generator": "generators", "discriminator": "discriminators", "loss": "losses",
            "dataset": "datasets", "seed": "seeds"}
 
@@ -65,11 +66,8 @@ def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 def _takes_list(default: Any, annotation: Any = None) -> bool:
-    if isinstance(default, (list, tuple)):
-        return True
-    if annotation in (list, tuple):
-        return True
-    return isinstance(annotation, str) and annotation.split("[")[0].strip() in ("list", "tuple")
+    """Whether a plugin option takes a list (by its annotation or its default)."""
+    return isinstance(default, (list, tuple)) or cfg.expected_type(default, annotation) is list
 
 
 def axis_values(where: str, value: Any, takes_list: bool = False) -> list[Any]:
@@ -128,16 +126,16 @@ def _table(where: str, value: Any) -> dict[str, Any]:
 
 def _section_axes(data: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     axes = []
-    for section, defaults in SECTIONS.items():
+    for section, infos in INFO.items():
         table = _table(section, data.get(section, {}))
         for key, value in table.items():
-            if key not in defaults:
+            if key not in infos:
                 raise ConfigError(
-                    f"unknown {section} setting {key!r}{_hint(key, list(defaults))}; "
-                    f"[{section}] settings: {', '.join(defaults)}"
+                    f"unknown {section} setting {key!r}{_hint(key, list(infos))}; "
+                    f"[{section}] settings: {', '.join(infos)}"
                 )
             axes.append((section, key, axis_values(f"{section}.{key}", value,
-                                                   _takes_list(defaults[key]))))
+                                                   infos[key].kind is list)))
     return axes
 
 
@@ -192,6 +190,12 @@ def expand(data: dict[str, Any]) -> list[RunConfig]:
         )
     if "description" in data and not isinstance(data["description"], str):
         raise ConfigError("description must be a string")
+    if "metrics" in data:  # metrics = ["parzen", "fid"]: every run's score.metrics
+        metrics = data["metrics"]
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise ConfigError(f"metrics must be a list of metric names, got {metrics!r}")
+        data = {**data, "score": {**_table("score", data.get("score", {})),
+                                  "metrics": [metrics]}}
     names = {part: _names(data, part) for part in PARTS}
     seeds = _seeds(data)
     section_axes = _section_axes(data)
@@ -203,7 +207,7 @@ def expand(data: dict[str, Any]) -> list[RunConfig]:
                 for key, values in option_axes.get((part, name), [])]
         option_combos = _product(axes)
         for section_values in section_combos:
-            sections: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+            sections: dict[str, dict[str, Any]] = {s: {} for s in INFO}
             for (section, key, _), value in zip(section_axes, section_values):
                 sections[section][key] = copy.deepcopy(value)
             for option_values in option_combos:

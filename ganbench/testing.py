@@ -9,6 +9,13 @@
 Each ``check_<kind>(factory)`` builds the plugin with its default options (plus ``options``)
 and returns a list of :class:`CheckResult`; a check that fails says what the contract expected
 and what came back. The checks run under a forked random state: the caller's is untouched.
+
+The structural checks (types, shapes, methods, arities) are :mod:`ganbench.contract`'s, the
+same that run before training; this module adds the behavioural ones (finite values,
+gradients, determinism, a loss's sign, calling the hooks) over several configurations. It is
+longer than 400 lines because those behavioural checks of four kinds of plugin, each with
+messages that say what was expected and what came back, belong together in the kit that
+plugin authors read; the structural half and its helpers already live in contract.py.
 """
 
 from __future__ import annotations
@@ -22,19 +29,30 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganbench import plugins
+from ganbench import contract, plugins
+from ganbench.contract import (
+    DATASET,
+    DISCRIMINATOR,
+    GENERATOR,
+    LOSS,
+    SPLITS,
+    describe,
+    error_text,
+    is_mapping,
+    needs_real,
+)
 from ganbench.errors import PluginError
 
 DATA_SHAPES: tuple[tuple[int, ...], ...] = ((1,), (2,), (784,), (1, 8, 8))
 NOISE_DIMS: tuple[int, ...] = (2, 16)
 BATCH = 5
 EXTREME_LOGITS = (-1e4, 0.0, 1e4)
-SPLITS = ("train", "valid", "test")
 HARNESS_ARGUMENTS = {
     "generator": ("noise_dim", "data_shape"),
     "discriminator": ("data_shape",),
     "loss": (),
     "dataset": (),
+    "metric": (),
 }
 
 
@@ -81,17 +99,6 @@ class _Checks:
         return self.results
 
 
-def _describe(obj: Any) -> str:
-    if isinstance(obj, Tensor):
-        return f"a tensor of shape {tuple(obj.shape)} ({obj.dtype})"
-    return f"a {type(obj).__name__}"
-
-
-def _error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _call(factory: Callable, kwargs: dict[str, Any]) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     return f"{getattr(factory, '__name__', 'factory')}({args})"
@@ -100,13 +107,13 @@ def _call(factory: Callable, kwargs: dict[str, Any]) -> str:
 def _check_options(checks: _Checks, factory: Any, kind: str) -> bool:
     """The factory is callable, and its signature names every option with a default."""
     if not callable(factory):
-        checks.add("factory", False, f"expected a callable factory, got {_describe(factory)}")
+        checks.add("factory", False, f"expected a callable factory, got {describe(factory)}")
         return False
     harness = HARNESS_ARGUMENTS[kind]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError) as exc:
-        checks.add("options", False, f"the factory's signature cannot be read ({_error(exc)}): "
+        checks.add("options", False, f"the factory's signature cannot be read ({error_text(exc)}): "
                                      "options must be introspectable keyword arguments")
         return True
     problems = []
@@ -145,7 +152,7 @@ def _build(checks: _Checks, factory: Callable, kwargs: dict[str, Any], expected:
         return factory(**kwargs)
     except Exception as exc:
         checks.problem("build", f"{where}expected {_call(factory, kwargs)} to return {expected}, "
-                                f"but it raised {_error(exc)}")
+                                f"but it raised {error_text(exc)}")
         return None
 
 
@@ -159,9 +166,6 @@ def _non_finite_gradients(module: nn.Module) -> list[str]:
 
 
 # ---- generators ----
-
-GENERATOR = "a torch.nn.Module mapping (N, noise_dim) noise to (N, *data_shape) samples"
-
 
 def check_generator(factory: Any, *, options: Mapping[str, Any] | None = None,
                     data_shapes: Iterable[tuple[int, ...]] = DATA_SHAPES,
@@ -196,21 +200,14 @@ def _check_generator_once(checks: _Checks, factory: Callable, kwargs: dict[str, 
     G = _build(checks, factory, kwargs, GENERATOR, where)
     if G is None:
         return
-    checks.ran("returns a module")
-    if not isinstance(G, nn.Module):
-        checks.problem("returns a module", f"expected {GENERATOR}, got {_describe(G)}")
+    if not _is_module(checks, "generator", G):
         return
     torch.manual_seed(1)
     z = torch.randn(BATCH, noise_dim)
     checks.ran("output shape")
-    try:
-        x = G(z)
-    except Exception as exc:
-        checks.problem("output shape", f"{where}noise of shape {tuple(z.shape)} raised {_error(exc)}")
-        return
-    if not isinstance(x, Tensor) or tuple(x.shape) != (BATCH, *shape):
-        checks.problem("output shape", f"{where}expected samples of shape {(BATCH, *shape)} from "
-                                        f"noise of shape {tuple(z.shape)}, got {_describe(x)}")
+    x, breach = contract.generator_output(G, z, shape)
+    if breach is not None:
+        checks.problem(breach.check, where + breach.detail)
         return
     checks.ran("finite output")
     if not torch.isfinite(x).all():
@@ -229,7 +226,15 @@ def _check_generator_once(checks: _Checks, factory: Callable, kwargs: dict[str, 
             checks.problem("deterministic", f"{where}two builds and forward passes under the same "
                                             "torch.manual_seed gave different samples")
     except Exception as exc:
-        checks.problem("deterministic", f"{where}rebuilding raised {_error(exc)}")
+        checks.problem("deterministic", f"{where}rebuilding raised {error_text(exc)}")
+
+
+def _is_module(checks: _Checks, part: str, obj: Any) -> bool:
+    checks.ran("returns a module")
+    breach = contract.module_breach(part, obj)
+    if breach is not None:
+        checks.problem(breach.check, breach.detail)
+    return breach is None
 
 
 def _check_gradients(checks: _Checks, module: nn.Module, out: Tensor, where: str) -> None:
@@ -238,7 +243,8 @@ def _check_gradients(checks: _Checks, module: nn.Module, out: Tensor, where: str
     try:
         (out * torch.randn_like(out)).sum().backward()
     except Exception as exc:
-        checks.problem("gradients", f"{where}backward through the output raised {_error(exc)}")
+        checks.problem("gradients",
+                       f"{where}backward through the output raised {error_text(exc)}")
         return
     missing, bad = _missing_gradients(module), _non_finite_gradients(module)
     if missing:
@@ -249,9 +255,6 @@ def _check_gradients(checks: _Checks, module: nn.Module, out: Tensor, where: str
 
 
 # ---- discriminators ----
-
-DISCRIMINATOR = "a torch.nn.Module mapping (N, *data_shape) data to (N,) logits"
-
 
 def check_discriminator(factory: Any, *, options: Mapping[str, Any] | None = None,
                         data_shapes: Iterable[tuple[int, ...]] = DATA_SHAPES) -> list[CheckResult]:
@@ -282,23 +285,14 @@ def _check_discriminator_once(checks: _Checks, factory: Callable, kwargs: dict[s
     D = _build(checks, factory, kwargs, DISCRIMINATOR, where)
     if D is None:
         return
-    checks.ran("returns a module")
-    if not isinstance(D, nn.Module):
-        checks.problem("returns a module", f"expected {DISCRIMINATOR}, got {_describe(D)}")
+    if not _is_module(checks, "discriminator", D):
         return
     torch.manual_seed(1)
     x = torch.rand(BATCH, *shape)
     checks.ran("output shape")
-    try:
-        logits = D(x)
-    except Exception as exc:
-        checks.problem("output shape", f"{where}data of shape {tuple(x.shape)} raised {_error(exc)}")
-        return
-    if not isinstance(logits, Tensor) or tuple(logits.shape) != (BATCH,):
-        hint = " (squeeze the last dimension)" if isinstance(logits, Tensor) and tuple(
-            logits.shape) == (BATCH, 1) else ""
-        checks.problem("output shape", f"{where}expected logits of shape ({BATCH},) from data of "
-                                        f"shape {tuple(x.shape)}, got {_describe(logits)}{hint}")
+    logits, breach = contract.discriminator_output(D, x, shape)
+    if breach is not None:
+        checks.problem(breach.check, where + breach.detail)
         return
     checks.ran("finite output")
     if not torch.isfinite(logits).all():
@@ -320,14 +314,10 @@ def _check_discriminator_once(checks: _Checks, factory: Callable, kwargs: dict[s
             checks.problem("deterministic", f"{where}two builds under the same torch.manual_seed "
                                             "gave different logits")
     except Exception as exc:
-        checks.problem("deterministic", f"{where}rebuilding raised {_error(exc)}")
+        checks.problem("deterministic", f"{where}rebuilding raised {error_text(exc)}")
 
 
 # ---- losses ----
-
-LOSS = ("an object with discriminator_loss(real_logits, fake_logits) and "
-        "generator_loss(fake_logits), scalar tensors")
-
 
 class _TinyDiscriminator(nn.Module):
     """A small discriminator to call a loss's hooks with."""
@@ -358,7 +348,7 @@ def check_loss(factory: Any, *, options: Mapping[str, Any] | None = None) -> lis
         _check_loss_values(checks, loss)
         _check_loss_hooks(checks, loss)
     how = ("generator_loss(fake_logits, real_logits=...) (needs_real_for_generator)"
-           if _needs_real(loss) else "generator_loss(fake_logits)")
+           if needs_real(loss) else "generator_loss(fake_logits)")
     return checks.close({
         "build": "built",
         "methods": f"discriminator_loss(real_logits, fake_logits), {how}",
@@ -370,52 +360,18 @@ def check_loss(factory: Any, *, options: Mapping[str, Any] | None = None) -> lis
     })
 
 
-def _needs_real(loss: Any) -> bool:
-    return bool(getattr(loss, "needs_real_for_generator", False))
-
-
 def _generator_loss(loss: Any, fake: Tensor, real: Tensor) -> Any:
-    if _needs_real(loss):
+    if needs_real(loss):
         return loss.generator_loss(fake, real_logits=real)
     return loss.generator_loss(fake)
 
 
-def _binds(method: Callable, *args: Any, **kwargs: Any) -> str | None:
-    """None if ``method`` can be called so, else why not."""
-    try:
-        inspect.signature(method).bind(*args, **kwargs)
-    except TypeError as exc:
-        return str(exc)
-    except ValueError:  # no signature to read (a builtin): assume it fits
-        pass
-    return None
-
-
 def _check_loss_methods(checks: _Checks, loss: Any) -> bool:
     checks.ran("methods")
-    missing = [m for m in ("discriminator_loss", "generator_loss")
-               if not callable(getattr(loss, m, None))]
-    if missing:
-        checks.problem("methods", f"expected {LOSS}; got {_describe(loss)} without "
-                                  f"{' or '.join(m + '(...)' for m in missing)}")
-        return False
-    r, f = torch.zeros(BATCH), torch.zeros(BATCH)
-    problems = []
-    why = _binds(loss.discriminator_loss, r, f)
-    if why:
-        problems.append(f"discriminator_loss(real_logits, fake_logits) cannot be called: {why}")
-    if _needs_real(loss):
-        why = _binds(loss.generator_loss, f, real_logits=r)
-        if why:
-            problems.append("needs_real_for_generator is true, so generator_loss(fake_logits, "
-                            f"real_logits=...) must work: {why}")
-    else:
-        why = _binds(loss.generator_loss, f)
-        if why:
-            problems.append(f"generator_loss(fake_logits) cannot be called: {why}")
-    for problem in problems:
-        checks.problem("methods", problem)
-    return not problems
+    breaches = contract.loss_method_breaches(loss)
+    for breach in breaches:
+        checks.problem(breach.check, breach.detail)
+    return not breaches
 
 
 def _losses(checks: _Checks, loss: Any, real: Tensor, fake: Tensor, check: str,
@@ -423,7 +379,7 @@ def _losses(checks: _Checks, loss: Any, real: Tensor, fake: Tensor, check: str,
     try:
         return loss.discriminator_loss(real, fake), _generator_loss(loss, fake, real)
     except Exception as exc:
-        checks.problem(check, f"{where}raised {_error(exc)}")
+        checks.problem(check, f"{where}raised {error_text(exc)}")
         return None
 
 
@@ -437,7 +393,7 @@ def _check_loss_values(checks: _Checks, loss: Any) -> None:
     for method, value in zip(("discriminator_loss", "generator_loss"), out):
         if not isinstance(value, Tensor) or value.dim() != 0:
             checks.problem("scalar", f"expected {method} to return a 0-dim tensor (a scalar to "
-                                     f"minimise, e.g. .mean() over the batch), got {_describe(value)}")
+                                     f"minimise, e.g. .mean() over the batch), got {describe(value)}")
     if checks.problems["scalar"]:
         return
 
@@ -483,7 +439,7 @@ def _check_loss_values(checks: _Checks, loss: Any) -> None:
             d_fake = float(loss.discriminator_loss(real, fake - 0.25))
             g_fake = float(_generator_loss(loss, fake + 0.25, real))
         except Exception as exc:
-            checks.problem("sign", f"raised {_error(exc)}")
+            checks.problem("sign", f"raised {error_text(exc)}")
             return
     where = "with real logits -0.25 and fake logits 0.25, "
     if not d_real < d0:
@@ -502,20 +458,19 @@ def _check_loss_hooks(checks: _Checks, loss: Any) -> None:
     torch.manual_seed(2)
     D = _TinyDiscriminator(shape)
     real, fake = torch.rand(BATCH, *shape), torch.rand(BATCH, *shape)
+    breaches = {b.check: b for b in contract.hook_breaches(loss)}
 
     penalty = getattr(loss, "penalty", None)
     if penalty is not None:
         checks.ran("penalty")
-        if not callable(penalty):
-            checks.problem("penalty", f"expected penalty to be a method, got {_describe(penalty)}")
-        elif why := _binds(penalty, D, real, fake):
-            checks.problem("penalty", f"expected penalty(discriminator, real, fake): {why}")
+        if "penalty" in breaches:
+            checks.problem("penalty", breaches["penalty"].detail)
         else:
             try:
                 value = penalty(D, real, fake)
                 if not isinstance(value, Tensor) or value.dim() != 0:
                     checks.problem("penalty", f"expected a 0-dim tensor added to the "
-                                              f"discriminator's loss, got {_describe(value)}")
+                                              f"discriminator's loss, got {describe(value)}")
                 elif not torch.isfinite(value):
                     checks.problem("penalty", f"non-finite penalty {value.item()}")
                 elif value.requires_grad:
@@ -523,30 +478,26 @@ def _check_loss_hooks(checks: _Checks, loss: Any) -> None:
                     if bad := _non_finite_gradients(D):
                         checks.problem("penalty", f"non-finite gradients in {', '.join(bad)}")
             except Exception as exc:
-                checks.problem("penalty", f"penalty(discriminator, real, fake) raised {_error(exc)}")
+                checks.problem("penalty", "penalty(discriminator, real, fake) raised "
+                                          f"{error_text(exc)}")
 
     after = getattr(loss, "after_discriminator_step", None)
     if after is not None:
         name = "after_discriminator_step"
         checks.ran(name)
-        if not callable(after):
-            checks.problem(name, f"expected a method, got {_describe(after)}")
-        elif why := _binds(after, D):
-            checks.problem(name, f"expected after_discriminator_step(discriminator): {why}")
+        if name in breaches:
+            checks.problem(name, breaches[name].detail)
         else:
             try:
                 after(D)
                 if any(not torch.isfinite(p).all() for p in D.parameters()):
                     checks.problem(name, "left non-finite discriminator parameters")
             except Exception as exc:
-                checks.problem(name, f"after_discriminator_step(discriminator) raised {_error(exc)}")
+                checks.problem(name, "after_discriminator_step(discriminator) raised "
+                                     f"{error_text(exc)}")
 
 
 # ---- datasets ----
-
-DATASET = ("an object with `shape` (one sample's shape, a tuple) and `splits` (a mapping of "
-           "train, valid, test to float32 tensors of shape (N, *shape))")
-
 
 def check_dataset(factory: Any, *, options: Mapping[str, Any] | None = None) -> list[CheckResult]:
     """``shape`` a tuple; ``splits`` train/valid/test float32 tensors of shape (N, *shape),
@@ -558,36 +509,100 @@ def check_dataset(factory: Any, *, options: Mapping[str, Any] | None = None) -> 
         data = _build(checks, factory, dict(options or {}), DATASET)
     if data is None:
         return checks.close({})
-    shape, splits = getattr(data, "shape", None), getattr(data, "splits", None)
+    shape: Any = getattr(data, "shape", None)
+    splits: Any = getattr(data, "splits", None)
     checks.ran("shape")
-    if not (isinstance(shape, tuple) and all(isinstance(d, int) and d > 0 for d in shape)):
-        checks.problem("shape", f"expected `shape` a tuple of positive ints, got "
-                                f"{shape!r} from {_describe(data)}")
     checks.ran("splits")
-    if not isinstance(splits, Mapping):
-        checks.problem("splits", f"expected {DATASET}; got {_describe(data)} whose `splits` is "
-                                 f"{_describe(splits)}")
+    for breach in contract.dataset_breaches(data):
+        checks.problem(breach.check, breach.detail)
+    if not is_mapping(splits):
         return checks.close({"build": "built", "shape": f"shape {shape}"})
-    for split in SPLITS:
-        if split not in splits:
-            checks.problem("splits", f"no {split!r} split (keys: {', '.join(map(str, splits))})")
-            continue
-        x = splits[split]
-        if not isinstance(x, Tensor):
-            checks.problem("splits", f"{split!r} is {_describe(x)}, expected a float32 tensor")
-        elif x.dtype != torch.float32:
-            checks.problem("splits", f"{split!r} is {x.dtype}, expected torch.float32")
-        elif isinstance(shape, tuple) and (tuple(x.shape[1:]) != shape or len(x) == 0):
-            checks.problem("splits", f"{split!r} has shape {tuple(x.shape)}, expected "
-                                     f"(N, *{shape}) with N >= 1")
-        elif not torch.isfinite(x).all():
-            checks.problem("splits", f"{split!r} holds non-finite values")
-    sizes = ", ".join(f"{s} {len(splits[s])}" for s in SPLITS if isinstance(splits.get(s), Tensor))
+    sizes = ", ".join(f"{s} {len(splits[s])}" for s in SPLITS
+                      if s in splits.keys() and isinstance(splits[s], Tensor) and splits[s].dim())
     return checks.close({
         "build": "built",
         "shape": f"shape {shape}",
         "splits": f"float32, finite, (N, *{shape}): {sizes}",
     })
+
+
+class _ProbeData:
+    """A small dataset a metric is tried on: 2-D points around 4 modes (with ``modes`` and
+    ``mode_std``), or 8x8 images in [0, 1] (no feature extractor)."""
+
+    def __init__(self, kind: str) -> None:
+        g = torch.Generator().manual_seed(0)
+        if kind == "mixture":
+            self.modes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+            self.mode_std = 0.05
+            self.shape = (2,)
+            make = lambda n: (self.modes[torch.randint(0, 4, (n,), generator=g)]  # noqa: E731
+                              + self.mode_std * torch.randn(n, 2, generator=g))
+        else:
+            self.shape = (1, 8, 8)
+            make = lambda n: torch.rand(n, 1, 8, 8, generator=g)  # noqa: E731
+        self.splits = {"train": make(400), "valid": make(200), "test": make(200)}
+        self.kind = kind
+
+
+def check_metric(factory: Any, *, options: Mapping[str, Any] | None = None) -> list[CheckResult]:
+    """``compute(samples, dataset)`` returns a dict of finite floats, the same twice;
+    ``higher_is_better`` maps (some of) its keys to booleans; ``applies_to``, when present,
+    returns None or a reason. Tried on a 2-D mixture and on small images, where it applies."""
+    checks = _Checks()
+    if not _check_options(checks, factory, "metric"):
+        return checks.results
+    metric = _build(checks, factory, dict(options or {}), "an object with compute(samples, "
+                    "dataset) -> dict[str, float] and higher_is_better")
+    if metric is None:
+        return checks.close({})
+    checks.ran("methods")
+    if not callable(getattr(metric, "compute", None)):
+        checks.problem("methods", f"{describe(metric)} has no compute(samples, dataset) method")
+        return checks.close({})
+    hib = getattr(metric, "higher_is_better", None)
+    if not isinstance(hib, Mapping) or not all(isinstance(k, str) and isinstance(v, bool)
+                                               for k, v in hib.items()):
+        checks.problem("methods", f"higher_is_better must map value names to True/False, got "
+                                  f"{hib!r}")
+    checks.ran("compute")
+    tried = []
+    for kind in ("mixture", "images"):
+        data = _ProbeData(kind)
+        applies = getattr(metric, "applies_to", None)
+        reason = applies(data) if callable(applies) else None
+        if reason is not None and not isinstance(reason, str):
+            checks.problem("compute", f"applies_to must return None or a reason, got {reason!r}")
+            continue
+        if reason:
+            tried.append(f"{kind}: does not apply ({reason})")
+            continue
+        samples = data.splits["test"]
+        try:
+            with torch.random.fork_rng(devices=[]):
+                first = metric.compute(samples, data)
+            with torch.random.fork_rng(devices=[]):
+                second = metric.compute(samples, data)
+        except Exception as exc:
+            checks.problem("compute", f"compute on {kind} raised {error_text(exc)}")
+            continue
+        if not isinstance(first, Mapping) or not first:
+            checks.problem("compute", f"compute on {kind} returned {describe(first)}, "
+                                      f"expected a non-empty dict of floats")
+            continue
+        bad = [k for k, v in first.items() if not isinstance(k, str)
+               or not isinstance(v, (int, float)) or not math.isfinite(float(v))]
+        if bad:
+            checks.problem("compute", f"compute on {kind}: values not finite numbers: {bad}")
+        if first != second:
+            checks.problem("compute", f"compute on {kind} gave different values on the same "
+                                      f"samples (fix its random seed)")
+        if isinstance(hib, Mapping) and set(hib) - set(first):
+            checks.problem("compute", f"higher_is_better names {sorted(set(hib) - set(first))}, "
+                                      f"which compute does not return")
+        tried.append(f"{kind}: {', '.join(f'{k}={float(v):.4g}' for k, v in first.items())}")
+    return checks.close({"build": "built", "methods": "compute, higher_is_better",
+                         "compute": "; ".join(tried) or "applies to neither probe dataset"})
 
 
 # ---- by name ----
@@ -597,12 +612,13 @@ CHECKS: dict[str, Callable[..., list[CheckResult]]] = {
     "discriminator": check_discriminator,
     "loss": check_loss,
     "dataset": check_dataset,
+    "metric": check_metric,
 }
 
 
 def _kind(kind: str) -> str:
-    for k, group in plugins.GROUPS.items():
-        if kind in (k, group) and k in CHECKS:
+    for k, group in plugins.GROUPS.items():  # loss, ganbench.losses, losses
+        if kind in (k, group, group.rpartition(".")[2]) and k in CHECKS:
             return k
     choices = ", ".join(f"{k} ({plugins.GROUPS[k]})" for k in CHECKS)
     raise PluginError(f"cannot check plugins of kind {kind!r}; kinds: {choices}")

@@ -41,7 +41,7 @@ def resolved(configs: list[RunConfig]) -> list[RunConfig]:
 
 def interrupt_after_first_checkpoint(monkeypatch):
     """Ctrl-C right after the first checkpoint of the next run trained in this process."""
-    import ganbench.runner as runner
+    import ganbench.run as runner
 
     original = runner.atomic_torch_save
 
@@ -150,7 +150,7 @@ def test_a_dying_worker_fails_its_run_and_the_pool_goes_on():
 def test_run_many_resumes_retrains_and_reads_back(tmp_path, fake_distribution):
     # In one store: a run interrupted after its first checkpoint, a folder without a record,
     # one with an unreadable record, a run that fails in training, and a run already done.
-    from ganbench.runner import train_run
+    from ganbench.run import train_run
 
     fake_distribution("boom-loss", {"ganbench.losses": {"boom": "boomloss:boom"}}, {"boomloss": """
         class Boom:
@@ -200,7 +200,7 @@ def test_run_many_resumes_retrains_and_reads_back(tmp_path, fake_distribution):
 RACE = """
 import json, sys, time
 from pathlib import Path
-import ganbench.runner as runner
+import ganbench.run as runner
 from ganbench import executors
 from ganbench.config import RunConfig
 from ganbench.store import Store

@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from ganbench.runner import train_run
+from ganbench.run import train_run
 from ganbench.store import BEST, CHECKPOINT, Store, load_checkpoint
 from tests.conftest import toy_config
 
@@ -104,7 +104,7 @@ def test_a_less_patient_run_is_not_continued_from_a_more_patient_one(tmp_path):
 
 
 def test_the_record_names_the_run_it_extends_while_it_runs(tmp_path, monkeypatch):
-    import ganbench.runner as runner
+    import ganbench.run as runner
     from ganbench.config import resolve
 
     store = Store(tmp_path)

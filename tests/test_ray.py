@@ -125,7 +125,7 @@ def local_cluster():
 
 
 def test_ray_runs_write_the_store_through_the_driver(local_cluster, tmp_path, monkeypatch):
-    from ganbench.runner import train_run
+    from ganbench.run import train_run
 
     store = Store(tmp_path / "store")
     configs = resolved(toy_configs(3))
@@ -152,7 +152,7 @@ def test_ray_runs_write_the_store_through_the_driver(local_cluster, tmp_path, mo
     assert sorted(results.load(store)["status"]) == ["done"] * 3
 
     # Again: everything is done, nothing is sent to the cluster.
-    import ganbench.executors as ex
+    import ganbench.executors.dispatch as ex
 
     monkeypatch.setattr(ex, "_run_ray", lambda *a, **k: pytest.fail("ran again"))
     assert executors.run_many(configs, store=store, executor="ray") == records

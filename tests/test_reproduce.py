@@ -1,16 +1,19 @@
-"""The paper preset, its schedules, Table 1's arithmetic, and the scoring commands
-(score, parzen, sample) that let anyone re-score a generator."""
+"""The paper preset, its schedules, Table 1's arithmetic, a preset of one's own end to end
+(its table, runs, validation curves, exported and re-scored generators), and the scoring
+commands (score, parzen, sample) that let anyone re-score a generator."""
 
 from __future__ import annotations
 
 import json
 import math
+import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from ganbench import reproduce
+from ganbench import presets, reproduce
 from ganbench.cli import cli
 from ganbench.config import resolve
 from ganbench.scoring import export_generator, load_generator
@@ -20,16 +23,26 @@ from tests.conftest import toy_config
 MEANS = [0.1] * 784
 
 
-def test_paper_preset_is_the_original_configuration():
-    c = resolve(reproduce.paper_config("simultaneous", 0, 300, MEANS))
+@pytest.fixture
+def paper(monkeypatch):
+    """The paper preset, with every pixel mean 0.1 (no MNIST needed)."""
+    monkeypatch.setattr(presets, "train_mean", lambda *args, **kwargs: MEANS)
+    return presets.find("paper")
+
+
+def test_paper_preset_is_the_original_configuration(paper):
+    c = paper.config(update="simultaneous", seed=0, epochs=300)
+    assert c == resolve(c)
     assert (c.generator, c.discriminator, c.loss, c.dataset) == (
         "paper-mnist", "paper-mnist", "non-saturating", "mnist")
     assert c.noise == {"prior": "uniform", "dim": 100, "scale": math.sqrt(3)}
     assert c.options["generator"]["output_bias_mean"] == MEANS
     assert c.options["loss"]["discriminator_scale"] == 0.5
     assert c.train["batch_size"] == 100 and c.train["discriminator_steps"] == 1
+    assert c.train["epochs"] == 300 and c.train["update"] == "simultaneous"
     assert c.score["select"] == "valid" and c.score["n_samples"] == 10000
-    assert c.score["n_valid"] == 1000
+    assert c.score["n_valid"] == 1000 and c.score["patience"] is None
+    assert c.score["select_every"] == c.train["checkpoint_every"] == 500
     opt = c.optimizer
     assert (opt["name"], opt["lr"], opt["lr_decay"], opt["lr_min"]) == ("sgd", 0.1, 1.000004, 1e-6)
     # the schedules at given minibatches and epochs
@@ -40,19 +53,31 @@ def test_paper_preset_is_the_original_configuration():
     assert momentum(opt, 0) == 0.5 and momentum(opt, 1) == 0.5
     assert momentum(opt, 250) == pytest.approx(0.7) and momentum(opt, 300) == pytest.approx(0.7)
     assert momentum(opt, 125.5) == pytest.approx(0.6)
-    alt = resolve(reproduce.paper_config("alternating", 1, 300, MEANS))
+    alt = paper.config(update="alternating", seed=1, epochs=300)
     assert alt.train["update"] == "alternating" and alt.run_id != c.run_id
 
 
-def test_table_reports_mean_over_seeds_stderr_and_spread():
+def test_the_tfd_column_is_the_same_run_on_each_fold(paper):
+    runs = paper.runs(column="TFD", seeds=3, epochs=300, inputs={"tfd": "/data/TFD_48x48.mat"})
+    assert [(r.values["fold"], r.values["update"], r.config.seed) for r in runs] == [
+        (f, u, 0) for f in range(5) for u in ("simultaneous", "alternating")]
+    c = runs[3].config
+    assert c.dataset == "tfd" and c.options["dataset"]["fold"] == 1
+    assert c.options["dataset"]["path"] == "/data/TFD_48x48.mat"
+    assert c.options["dataset"]["train_set"] == "unlabeled"
+    mnist = paper.config(update="alternating", seed=0, epochs=300)
+    assert (c.generator, c.optimizer, c.noise) == (mnist.generator, mnist.optimizer, mnist.noise)
+
+
+def test_table_reports_mean_over_seeds_stderr_and_spread(paper):
     records = [
         {"update": "simultaneous", "status": "done", "parzen_mean": 200.0, "parzen_stderr": 2.0},
         {"update": "simultaneous", "status": "done", "parzen_mean": 210.0, "parzen_stderr": 2.2},
         {"update": "alternating", "status": "done", "parzen_mean": 100.0, "parzen_stderr": 3.0},
         {"update": "alternating", "status": "diverged", "parzen_mean": None},
     ]
-    ref = reproduce.Reference(mean=244.6, stderr=1.1, sigma=0.167, seconds=1.0)
-    frame = reproduce.table(records, ref, quick=True)
+    ref = reproduce.Reference("reference: real images", mean=244.6, stderr=1.1, sigma=0.167)
+    frame = reproduce.table(paper, records, ref, quick=True)
     published = frame[frame.source == "published"]
     assert list(published.model) == ["DBN", "Stacked CAE", "Deep GSN", "Adversarial nets"]
     assert published.iloc[3].MNIST == "225 +- 2" and published.iloc[3].TFD == "2057 +- 26"
@@ -60,17 +85,23 @@ def test_table_reports_mean_over_seeds_stderr_and_spread():
     spread = np.std([200.0, 210.0], ddof=1)
     assert sim.MNIST == f"205.0 +- 2.1 (seed sd {spread:.1f}, 2 seeds)"
     assert "NOT the paper's budget" in sim.model
-    assert "data not available" in sim.TFD
+    assert sim.TFD.startswith("data not available: pass --tfd")  # no TFD input given
+    tfd = [{"update": "simultaneous", "fold": f, "parzen_mean": 2000.0 + 10 * f} for f in range(5)]
+    with_tfd = reproduce.table(paper, records, ref, columns={"TFD": tfd})
+    se = np.std([0, 10, 20, 30, 40], ddof=1) / math.sqrt(5)
+    assert with_tfd.iloc[4].TFD == f"2020.0 +- {se:.1f} (5 folds)"
+    assert with_tfd.iloc[5].TFD == "data not available"  # given, but no alternating score
     alt = frame[frame.model.str.contains("alternating")].iloc[0]
     assert alt.MNIST.startswith("100.0 +- 3.0 (1 seed)")
     assert alt.MNIST.endswith("; 1 of 2 runs diverged")
-    full = reproduce.table(records, ref, quick=False)
+    full = reproduce.table(paper, records, ref, quick=False)
     assert list(full[full.source == "this run"].model[:2]) == [
         "Adversarial nets, ganbench, simultaneous", "Adversarial nets, ganbench, alternating"]
-    assert "244.6 +- 1.1" in frame.iloc[-1].MNIST
+    assert frame.iloc[-1].MNIST == "244.6 +- 1.1 (sigma 0.167)" and frame.iloc[-1].TFD == ""
+    assert list(frame.columns) == ["model", "MNIST", "TFD", "source"]
 
 
-def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
+def test_table_averages_finished_runs_and_lists_unfinished_ones_beside(paper):
     records = [
         {"update": "simultaneous", "seed": 0, "status": "done", "parzen_mean": 160.0, "parzen_stderr": 1.4},
         {"update": "simultaneous", "seed": 1, "status": "done", "parzen_mean": 150.0, "parzen_stderr": 1.6},
@@ -81,7 +112,7 @@ def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
         {"update": "alternating", "seed": 1, "status": None, "parzen_mean": None},
         {"update": "alternating", "seed": 2, "status": "failed", "parzen_mean": None},
     ]
-    frame = reproduce.table(records, None, quick=False)
+    frame = reproduce.table(paper, records, None, quick=False)
     sim = frame[frame.model.str.endswith("simultaneous")].iloc[0].MNIST
     spread = np.std([160.0, 150.0], ddof=1)
     assert sim == (f"155.0 +- 1.5 (seed sd {spread:.1f}, 2 seeds); not in the mean, unfinished: "
@@ -91,9 +122,101 @@ def test_table_averages_finished_runs_and_lists_unfinished_ones_beside():
                    "so far); 2 of 3 runs: 1 failed, 1 not started")
 
 
+TOY_PRESET = """
+    [preset]
+    name = "toy"
+
+    [run]
+    generator = "mlp"
+    discriminator = "mlp"
+    loss = "non-saturating"
+    dataset = "gaussian-1d"
+    options.generator.hidden = [8]
+    options.discriminator.hidden = [8]
+    options.dataset = { n_train = 256, n_valid = 64, n_test = 64 }
+    train = { batch_size = 32, checkpoint_every = 4, log_every = 4 }
+    noise = { dim = 2 }
+    score = { n_samples = 200, n_valid = 64, select = "valid", select_every = 4 }
+
+    [axes]
+    "train.update" = ["simultaneous", "alternating"]
+    seed = [0, 1]
+
+    [budgets.default]
+    label = "toy budget"
+    epochs = 1
+    export_generators = true
+
+    [table]
+    name = "toy"
+    header = "# Toy ({label}: {epochs:g} epochs, {seeds} seeds)"
+    row = "mlp, {update}"
+    notes = "Notes: none."
+    published = [{ model = "someone else", nats = { mean = 1.5, stderr = 0.25 } }]
+    columns = { nats = {} }
+    reference = { model = "real data", column = "nats", n = 200 }
+
+    [outputs]
+    generators = "generators/{update}-seed{seed}.pt"
+"""
+
+
+def test_a_preset_of_ones_own_trains_and_writes_its_table_runs_and_generators(tmp_path):
+    from ganbench.store import Store
+
+    path = tmp_path / "toy.toml"
+    path.write_text(textwrap.dedent(TOY_PRESET))
+    store, out, lines = Store(tmp_path / "store"), tmp_path / "out", []
+    frame = reproduce.run_preset(str(path), store=store, out=out, workers=1, echo=lines.append)
+    assert lines[0] == ("reproduce toy (toy budget): 4 runs of 1 epochs (simultaneous, "
+                        f"alternating x 2 seed(s)), store {store.root}")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "generators", "runs.csv", "toy.csv", "toy.md", "validation.csv"]
+    assert list(frame.model) == ["someone else", "mlp, simultaneous", "mlp, alternating",
+                                 "real data"]
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs.columns[:4]) == ["update", "seed", "run_id", "status"]
+    assert (runs.status == "done").all() and (runs.steps == 8).all()  # 256 // 32 per epoch
+    sim = runs[runs["update"] == "simultaneous"]
+    spread = np.std(sim.parzen_mean, ddof=1)
+    assert frame.iloc[1].nats == (f"{sim.parzen_mean.mean():.1f} +- {sim.parzen_stderr.mean():.1f}"
+                                  f" (seed sd {spread:.1f}, 2 seeds)")
+    assert frame.iloc[0].nats == "1.5 +- 0.25" and "sigma" in frame.iloc[3].nats
+    md = (out / "toy.md").read_text()
+    assert md.startswith("# Toy (toy budget: 1 epochs, 2 seeds)\n\n| model | nats |\n|---|---|\n")
+    assert md.endswith("| real data | " + frame.iloc[3].nats + " |\n\nNotes: none.")
+    curves = pd.read_csv(out / "validation.csv")
+    assert list(curves.columns) == ["update", "seed", "run_id", "step", "epoch", "parzen_valid",
+                                    "sigma"]
+    assert set(curves.epoch) == {0.5, 1.0}
+    exported = sorted(p.name for p in (out / "generators").iterdir())
+    assert exported == [f"{u}-seed{s}.pt" for u in ("alternating", "simultaneous") for s in (0, 1)]
+
+    # The same generators listed as committed ones: re-scored exactly as their runs.csv says.
+    committed = textwrap.dedent(TOY_PRESET) + textwrap.dedent("""
+        [committed]
+        title = "toy generators, re-scored now"
+        root = "out"
+        generators = ["generators/simultaneous-seed1.pt", "generators/alternating-seed0.pt"]
+    """)
+    path.write_text(committed)
+    lines.clear()
+    again = reproduce.rescore_committed(presets.find(path), echo=lines.append)
+    assert list(again["generator"]) == ["generators/simultaneous-seed1.pt",
+                                        "generators/alternating-seed0.pt"]
+    assert list(again["run"]) == ["simultaneous, seed 1", "alternating, seed 0"]
+    assert again["re-scored now"].str.endswith("(same to the last digit)").all(), again
+    assert (again["budget (epochs)"] == "1").all()
+    assert any(line.startswith("## toy generators, re-scored now") for line in lines)
+    (out / "generators" / "alternating-seed0.pt").unlink()
+    lines.clear()
+    assert reproduce.rescore_committed(presets.find(path), echo=lines.append) is None
+    assert "skipped, 1 of 2 files not found" in lines[0]
+
+
 @pytest.fixture
 def toy_run(tmp_path):
-    from ganbench.runner import train_run
+    from ganbench.run import train_run
     from ganbench.store import Store
 
     store = Store(tmp_path / "store")
@@ -177,8 +300,8 @@ def test_parzen_command_scores_samples_made_anywhere(runner, tmp_path):
     assert bad.exit_code == 2 and "do not match dataset 'gaussian-1d'" in bad.output
 
 
-def test_epochs_given_as_float_or_int_is_one_run():
-    a = resolve(reproduce.paper_config("simultaneous", 0, 100, MEANS))
-    b = resolve(reproduce.paper_config("simultaneous", 0, 100.0, MEANS))
+def test_epochs_given_as_float_or_int_is_one_run(paper):
+    a = paper.config(update="simultaneous", seed=0, epochs=100)
+    b = paper.config(update="simultaneous", seed=0, epochs=100.0)
     assert a.run_id == b.run_id
-    assert resolve(reproduce.paper_config("simultaneous", 0, 0.5, MEANS)).train["epochs"] == 0.5
+    assert paper.config(update="simultaneous", seed=0, epochs=0.5).train["epochs"] == 0.5

@@ -37,8 +37,15 @@ def _row(frame: pd.DataFrame, start: str) -> pd.Series:
 def quick_table(tmp_path_factory):
     from click.testing import CliRunner
 
+    from ganbench import reproduce
+
     tmp_path = tmp_path_factory.mktemp("reproduce")
-    output = _invoke(CliRunner(), tmp_path, "--quick", "--out", str(tmp_path / "out"))
+    rescored = []  # the committed generators' re-score: its own (slow) test below
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reproduce, "rescore_committed",
+                      lambda preset, **kwargs: rescored.append(preset.name))
+        output = _invoke(CliRunner(), tmp_path, "--quick", "--out", str(tmp_path / "out"))
+    assert rescored == ["paper"]  # --quick re-scores them after its own table
     return tmp_path, output
 
 
@@ -81,7 +88,10 @@ def test_quick_run_writes_table_1_with_the_published_rows_and_ganbench_rows(quic
     assert not (out / "generators").exists()  # the quick run exports no weights
 
 
-def test_no_train_reports_the_stored_runs_and_trains_nothing(quick_table, runner):
+def test_no_train_reports_the_stored_runs_and_trains_nothing(quick_table, runner, monkeypatch):
+    from ganbench import reproduce
+
+    monkeypatch.setattr(reproduce, "rescore_committed", lambda preset, **kwargs: None)
     tmp_path, _ = quick_table
     before = pd.read_csv(tmp_path / "out" / "runs.csv")
     _invoke(runner, tmp_path, "--quick", "--no-train", "--out", str(tmp_path / "again"))
@@ -100,12 +110,12 @@ def test_no_train_reports_the_stored_runs_and_trains_nothing(quick_table, runner
 
 def test_no_train_scores_an_unfinished_run_from_its_best_generator(tmp_path, runner,
                                                                     monkeypatch):
-    import ganbench.runner as runner_module
-    from ganbench import reproduce
+    import ganbench.run as runner_module
+    from ganbench import presets
     from ganbench.store import Store
 
     store = Store(tmp_path / "store")
-    config = reproduce.paper_config("simultaneous", 0, 0.04, reproduce.pixel_means())
+    config = presets.find("paper").config(update="simultaneous", seed=0, epochs=0.04)
 
     def interrupted(*args, **kwargs):  # Ctrl-C while the finished run is being scored
         raise KeyboardInterrupt
@@ -160,7 +170,10 @@ def test_the_reported_score_is_the_parzen_estimate_of_the_runs_samples(quick_tab
 
 
 @pytest.mark.slow
-def test_tfd_column_from_a_synthetic_mat(tmp_path, runner):
+def test_tfd_column_from_a_synthetic_mat(tmp_path, runner, monkeypatch):
+    from ganbench import reproduce
+
+    monkeypatch.setattr(reproduce, "rescore_committed", lambda preset, **kwargs: None)
     rng = np.random.default_rng(0)
     n_unlabeled, n_rest = 200, 30  # batch 100: a few minibatches per epoch
     folds = np.stack([[0] * n_unlabeled + [1] * 10 + [2] * 10 + [3] * 10 for _ in range(5)],
@@ -175,3 +188,23 @@ def test_tfd_column_from_a_synthetic_mat(tmp_path, runner):
     row = _row(pd.read_csv(tmp_path / "out" / "table1.csv"), "Adversarial nets, ganbench, sim")
     assert row["TFD"].endswith("(5 folds)"), output
     assert np.isfinite(float(row["TFD"].split(" +- ")[0]))
+
+
+@pytest.mark.slow
+def test_quick_re_scores_the_committed_generators_to_their_recorded_figures(monkeypatch):
+    """Two of the committed full-budget generators (about 20 s each on one core), through
+    the route `make demo` takes; all of them: `ganbench reproduce paper --quick`."""
+    from ganbench import presets, reproduce
+
+    paper = presets.find("paper")
+    root = (paper.path.parent / paper.data["committed"]["root"]).resolve()
+    listed = paper.data["committed"]["generators"]
+    if not all((root / g).exists() for g in listed):
+        pytest.skip("not a source checkout with results/paper's generators")
+    monkeypatch.setitem(paper.data["committed"], "generators", [listed[0], listed[3]])
+    lines = []
+    frame = reproduce.rescore_committed(paper, echo=lines.append)
+    assert list(frame["run"]) == ["simultaneous, seed 0", "alternating, seed 0"]
+    assert list(frame["recorded in runs.csv"]) == ["221.0 +- 2.2", "203.3 +- 2.3"]
+    assert frame["re-scored now"].str.endswith("(same to the last digit)").all(), lines
+    assert list(frame["budget (epochs)"]) == ["1800", "600"]

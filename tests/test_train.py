@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench.runner import _make_trainer, prepare, train_run
+from ganbench.run import _make_trainer, train_run
+from ganbench.runner import prepare
 from ganbench.store import CHECKPOINT, Store, load_checkpoint
 from ganbench.train import (
     MinibatchSampler,
@@ -237,7 +238,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, monk
     )
     whole = train_run(config, store=Store(tmp_path / "whole"), device="cpu")
 
-    import ganbench.runner as runner
+    import ganbench.run as runner
 
     saves = []
     original = runner.atomic_torch_save
@@ -269,7 +270,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path, monk
 def test_a_done_run_is_not_trained_again(tmp_path, monkeypatch):
     store = Store(tmp_path)
     first = train_run(toy_config(), store=store, device="cpu")
-    import ganbench.runner as runner
+    import ganbench.run as runner
 
     monkeypatch.setattr(runner, "_train_locked", lambda *a, **k: pytest.fail("trained again"))
     again = train_run(toy_config(), store=store, device="cpu")
@@ -325,7 +326,7 @@ def test_training_on_a_gpu_resumes_exactly(tmp_path, monkeypatch):
     config = toy_config()
     whole = train_run(config, store=Store(tmp_path / "whole"), device="cuda")
     assert whole["status"] == "done" and whole["device"].startswith("cuda")
-    import ganbench.runner as runner
+    import ganbench.run as runner
 
     original = runner.atomic_torch_save
 
@@ -344,7 +345,7 @@ def test_training_on_a_gpu_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_nan_samples_at_scoring_are_recorded_not_raised(tmp_path, monkeypatch):
-    import ganbench.runner as runner
+    import ganbench.evaluate as runner
 
     real_generate = runner.generate
 
@@ -362,7 +363,7 @@ def test_nan_samples_at_scoring_are_recorded_not_raised(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_while_scoring_records_interrupted_and_the_rerun_scores(tmp_path, monkeypatch):
-    import ganbench.runner as runner
+    import ganbench.run as runner
 
     config = toy_config(score={"parzen": True, "n_samples": 200})
     store = Store(tmp_path)
@@ -385,7 +386,7 @@ def test_ctrl_c_while_scoring_records_interrupted_and_the_rerun_scores(tmp_path,
 
 
 def test_ctrl_c_before_training_begins_records_interrupted(tmp_path, monkeypatch):
-    import ganbench.runner as runner
+    import ganbench.run as runner
     from ganbench.config import resolve
 
     config = toy_config()
@@ -398,6 +399,8 @@ def test_ctrl_c_before_training_begins_records_interrupted(tmp_path, monkeypatch
         train_run(config, store=Store(tmp_path), device="cpu")
     assert Store(tmp_path).read_record(resolve(config).run_id) is None
     monkeypatch.undo()
+
+    import ganbench.record as runner
 
     real_write = runner.atomic_write_json
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from ganbench.config import RunConfig
-from ganbench.runner import _make_trainer, generate, prepare
+from ganbench.evaluate import generate
+from ganbench.run import _make_trainer
+from ganbench.runner import prepare
 
 
 @pytest.mark.parametrize("loss", ["minimax", "non-saturating"])

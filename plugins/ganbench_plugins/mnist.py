@@ -19,6 +19,9 @@ as in the pickle, which is rescaled to k/255 so every source gives identical dat
 
 Decoded images are cached per process (as uint8, keyed by file, size and mtime), so building
 the dataset again in one process costs only the float conversion.
+
+Labels come from the pickle or from the IDX label files beside the images (``labels`` is None
+without them). The classifier behind ``features``/``classify`` loads on first use only.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ import pickle
 import socket
 import struct
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ganbench_plugins.classifier import DigitFeatures, train_feature_extractor  # noqa: F401
 from ganbench_plugins.toy import TensorDataset
 
 MNIST_PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -43,12 +48,15 @@ MNIST_PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e
 IDX_GZ_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-IDX_IMAGE_MAGIC = 2051
+IDX_IMAGE_MAGIC, IDX_LABEL_MAGIC = 2051, 2049
 N_TRAIN_FULL, N_TEST = 60000, 10000
 SUBFOLDERS = (".", "MNIST/raw", "mnist")
 
-# (kind, (path, size, mtime_ns)...) -> (verified, {"train": uint8 (N, 784), "test": uint8 (M, 784)})
+# (kind, (path, size, mtime_ns)...) -> (verified, {"train": uint8 (N, 784), "test": uint8 (M, 784),
+#   "train_labels"/"test_labels": int64 (N,) / (M,), when known})
 _CACHE: dict[tuple, tuple[bool, dict[str, np.ndarray]]] = {}
 
 
@@ -61,6 +69,29 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+@dataclass
+class MnistDataset(DigitFeatures, TensorDataset):
+    """MNIST's splits, its ``labels`` (split -> (N,) int64, or None when the source has none),
+    and the classifier's feature space (``features``, ``classify``, ``feature_extractor_id``;
+    see :class:`ganbench_plugins.classifier.DigitFeatures`), loaded on first use only."""
+
+    labels: dict[str, torch.Tensor] | None = None
+    default_metrics: list[str] = field(default_factory=lambda: [
+        "parzen", "fid", "kid", "prdc", "classifier-score", "memorisation"])
+
+
+def load_labelled(data_dir: str | None = None, verify: bool = True, download: bool = True,
+                  download_timeout: float = 30.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """All 60,000 training and 10,000 test images with their labels, from the sources of
+    :func:`mnist`: ``{"train": (uint8 (N, 784), int64 (N,)), "test": (...)}``."""
+    images, source = _load(data_dir, verify, download, download_timeout)
+    if images.get("train_labels") is None or images.get("test_labels") is None:
+        raise FileNotFoundError(
+            f"MNIST from {source} has no labels: put train-labels-idx1-ubyte[.gz] and "
+            "t10k-labels-idx1-ubyte[.gz] beside the image files, or use mnist.pkl.gz")
+    return {s: (images[s], images[f"{s}_labels"]) for s in ("train", "test")}
+
+
 def mnist(
     data_dir: str | None = None,
     image_shape: bool = False,
@@ -68,7 +99,7 @@ def mnist(
     verify: bool = True,
     download: bool = True,
     download_timeout: float = 30.0,
-) -> TensorDataset:
+) -> MnistDataset:
     """MNIST, shape ``(784,)`` (``(1, 28, 28)`` with ``image_shape``); the last ``n_valid``
     training images are the validation split. ``verify``: checksums and MNIST's image counts
     (see the module docstring); ``download``: allow torchvision's download as the last resort,
@@ -92,9 +123,16 @@ def mnist(
         splits[name] = tensor.reshape(len(array), *shape)
     _check_splits(splits, source)
     pixel_means = parts["train"].mean(0, dtype=np.float64) / 255.0
-    return TensorDataset(
+    labels = None
+    if images.get("train_labels") is not None and images.get("test_labels") is not None:
+        ys = images["train_labels"]
+        labels = {name: torch.from_numpy(y.copy()) for name, y in
+                  (("train", ys[:-n_valid]), ("valid", ys[-n_valid:]),
+                   ("test", images["test_labels"]))}
+    return MnistDataset(
         shape=shape,
         splits=splits,
+        labels=labels,
         info={
             "mean_pixel": float(pixel_means.mean()),
             "pixel_means": torch.from_numpy(pixel_means).float().reshape(shape),
@@ -260,6 +298,10 @@ def _read_pickle(path: Path, verify: bool) -> dict[str, np.ndarray]:
     out = {}
     for name, arrays in parts.items():
         out[name] = np.concatenate([_to_uint8(np.asarray(a), path) for a in arrays])
+    ys = {"train": (data[0][1], data[1][1]), "test": (data[2][1],)}
+    for name, arrays in ys.items():
+        y = np.concatenate([np.asarray(a).reshape(-1) for a in arrays])
+        out[f"{name}_labels"] = y.astype(np.int64) if len(y) == len(out[name]) else None
     return out
 
 
@@ -281,15 +323,32 @@ def _to_uint8(x: np.ndarray, path: Path) -> np.ndarray:
 
 def _load_idx(train: Path, test: Path, verify: bool) -> dict[str, np.ndarray]:
     def read() -> dict[str, np.ndarray]:
-        return {
+        out = {
             "train": _read_idx(train, N_TRAIN_FULL, verify),
             "test": _read_idx(test, N_TEST, verify),
         }
+        for name, images in (("train", train), ("test", test)):
+            stem = images.name.split("-images-")[0] + "-labels-idx1-ubyte"
+            found = _first_existing(images.parent, stem)
+            out[f"{name}_labels"] = (None if found is None
+                                     else _read_idx_labels(found, len(out[name]), verify))
+        return out
 
     return _cached(_cache_key("idx", train, test), verify, read)
 
 
-def _read_idx(path: Path, expected_count: int, verify: bool) -> np.ndarray:
+def _read_idx_labels(path: Path, count: int, verify: bool) -> np.ndarray:
+    """The labels of an IDX label file (magic 2049), which must hold ``count`` digits 0-9."""
+    raw = _idx_bytes(path, verify)
+    magic, n = struct.unpack(">ii", raw[:8]) if len(raw) >= 8 else (None, None)
+    if magic != IDX_LABEL_MAGIC or n != count or len(raw) != 8 + count:
+        raise ChecksumError(f"{path} is not an IDX label file for {count} images (magic "
+                            f"{magic}, count {n}, {len(raw)} bytes)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
+
+
+def _idx_bytes(path: Path, verify: bool) -> bytes:
+    """The file's bytes, gunzipped (and md5-checked for the original .gz files if ``verify``)."""
     raw = path.read_bytes()
     if path.suffix == ".gz":
         if verify and path.name in IDX_GZ_MD5:
@@ -304,6 +363,11 @@ def _read_idx(path: Path, expected_count: int, verify: bool) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise ChecksumError(f"{path} is corrupt or truncated: {exc}") from exc
+    return raw
+
+
+def _read_idx(path: Path, expected_count: int, verify: bool) -> np.ndarray:
+    raw = _idx_bytes(path, verify)
     if len(raw) < 16:
         raise ChecksumError(f"{path} is truncated: {len(raw)} bytes, not even an IDX header")
     magic, count, rows, cols = struct.unpack(">iiii", raw[:16])

@@ -14,15 +14,15 @@ import torch
 # `kill -INT PID` stops the run cleanly (recorded interrupted, resumed exactly by a rerun).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 torch.set_num_threads(1)
-from ganbench import reproduce  # noqa: E402
-from ganbench.runner import train_run  # noqa: E402
+from ganbench import presets  # noqa: E402
+from ganbench.run import train_run  # noqa: E402
 from ganbench.store import Store  # noqa: E402
 
-means = reproduce.pixel_means()
+paper = presets.find("paper")  # ganbench_plugins/presets/paper.toml
 store = Store(sys.argv[1])
 for spec in sys.argv[2:]:
     update, seed, epochs = spec.split(":")
-    c = reproduce.paper_config(update, int(seed), int(epochs), means)
+    c = paper.config(update=update, seed=int(seed), epochs=int(epochs))
     t0 = time.time()
     r = train_run(c, store=store, device="cpu")
     print(update, seed, epochs, r["run_id"], r["status"], r.get("extended_from"),

@@ -1,6 +1,8 @@
-"""The ``ganbench sweep`` and ``ganbench leaderboard`` commands (registered on ``ganbench.cli``).
+"""The ``ganbench sweep`` and ``ganbench leaderboard`` commands.
 
 Thin: the work is in ``ganbench.sweep``, ``ganbench.executors`` and ``ganbench.leaderboard``.
+Both are ``Command``s, which report bad input by themselves, so they behave the same inside
+the ``ganbench`` group and on their own.
 """
 
 from __future__ import annotations
@@ -11,27 +13,7 @@ from pathlib import Path
 
 import click
 
-from ganbench.errors import GanbenchError
-
-
-class Command(click.Command):
-    """A command that turns GanbenchError into one line and exit status 2 by itself too, so it
-    behaves the same inside the ``ganbench`` group and on its own."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except GanbenchError as exc:
-            from ganbench.cli import UserError
-
-            raise UserError(" ".join(str(exc).split())) from None
-
-
-def _store_option(f):
-    return click.option(
-        "--store", type=click.Path(file_okay=False), default=None,
-        help="Folder of runs (default: $GANBENCH_STORE or ./ganbench-store).",
-    )(f)
+from ganbench.cli.common import METRICS_OPTION, STORE_OPTION, Command, _metrics, _store
 
 
 def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None,
@@ -65,25 +47,28 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
                    "workers).")
 @click.option("--ray-address", default=None, metavar="HOST:PORT",
               help="An existing Ray cluster's head (e.g. 10.0.0.1:6379); default: a local one.")
-@_store_option
+@METRICS_OPTION
+@STORE_OPTION
 @click.option("--dry-run", is_flag=True, help="Check every run and print the plan; run nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def sweep_command(sweep_file, executor, devices, workers, workers_per_device, threads,
-                  ray_address, store, dry_run, quiet) -> None:
+                  ray_address, metrics, store, dry_run, quiet) -> None:
     """Train every combination in a sweep file (TOML) that is not already in the store.
 
     Every run is checked before any starts; rerunning the same command trains only what is
     missing and resumes interrupted runs from their checkpoints."""
     from ganbench import executors, sweep
-    from ganbench.store import Store
 
     configs = sweep.load_sweep(sweep_file)
+    if metrics is not None:  # over the sweep file's metrics: they are not part of run ids
+        for config in configs:
+            config.score["metrics"] = _metrics(metrics)
     device_list = executors.parse_devices(devices)
     slots = executors.check_executor(executor, devices=device_list, workers=workers,
                                      workers_per_device=workers_per_device,
                                      ray_address=ray_address, threads=threads)
     configs = sweep.resolve_all(configs, check=True)
-    st = Store(store)
+    st = _store(store)
     the_plan = executors.plan(configs, st)
     click.echo(f"sweep {sweep_file}: {sweep.describe(configs)} = {len(configs)} runs")
     click.echo(f"  {the_plan.summary()}")
@@ -135,9 +120,10 @@ def _summary(configs, records, seconds: float, store) -> None:
 
 
 @click.command("leaderboard", cls=Command)
-@_store_option
+@STORE_OPTION
 @click.option("--metric", default="parzen_mean", show_default=True,
-              help="A numeric column of `ganbench results`.")
+              help="A numeric column of `ganbench results` (HTML: a selector also offers every "
+                   "other score the runs' metrics declare).")
 @click.option("--by", default="generator,discriminator,loss,dataset", show_default=True,
               help="Columns that name a variant (seeds are pooled; an option that varies "
                    "is added as a column of its own).")
@@ -146,22 +132,27 @@ def _summary(configs, records, seconds: float, store) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (default: print).")
 @click.option("--lower-is-better", is_flag=True,
-              help="Rank the lowest metric first (the default guesses from the name, e.g. fid).")
+              help="Rank the lowest --metric first (the default: as its metric declares, else "
+                   "guessed from the name, e.g. fid).")
 def leaderboard_command(store, metric, by, fmt, out, lower_is_better) -> None:
-    """Rank the variants in the store: mean, std and 95% CI over seeds, significance."""
+    """Rank the variants in the store: mean, std and 95% t-interval over seeds, Welch tests
+    against the best with Holm's correction, unfinished seeds and runs left out shown."""
     from ganbench import results
-    from ganbench.leaderboard import leaderboard, render
-    from ganbench.store import Store
+    from ganbench.leaderboard import boards, leaderboard, render
 
-    st = Store(store)
+    st = _store(store, must_exist=True)
     columns = [c.strip() for c in by.split(",") if c.strip()]
-    table = leaderboard(results.load(st), metric=metric, by=columns,
-                        higher_is_better=False if lower_is_better else None)
-    text = render(table, fmt, store=st)
+    frame = results.load(st)
+    direction = False if lower_is_better else None
+    if fmt == "html":
+        tables = boards(frame, metric=metric, by=columns, higher_is_better=direction)
+    else:
+        tables = [leaderboard(frame, metric=metric, by=columns, higher_is_better=direction)]
+    text = render(tables, fmt, store=st)
     if out:
         from ganbench.store import atomic_write_bytes
 
         atomic_write_bytes(Path(out), text.encode())
-        click.echo(f"leaderboard of {len(table)} variants written to {out}")
+        click.echo(f"leaderboard of {len(tables[0])} variants written to {out}")
     else:
         click.echo(text, nl=False)

@@ -1,0 +1,238 @@
+"""The evaluation stage: the one place where a generator's samples are drawn and scored.
+
+Every number ganbench reports about a generator comes through here: the final score of a
+training run, the checkpoint selection on the validation split, ``ganbench score`` (a stored
+run scored again), ``ganbench parzen`` (samples made anywhere), and ``reproduce`` (unfinished
+runs, committed generators, the real-data reference). So the protocol is written once:
+
+- which samples: ``draw`` names each draw by its random stream (``ganbench.seeds.SEEDS``);
+  a generator is always scored with the ``score`` stream, in eval mode;
+- how many, against what: ``Protocol``, read from a run's score settings in one place;
+- which numbers: the protocol's metrics, each an object with ``compute(samples, dataset)``
+  returning a dict of floats; value ``key`` of metric ``m`` becomes the record column
+  ``m_key`` (``m`` itself when ``key == m``, hyphens as underscores; see ``columns``).
+
+Samples reach a metric on the evaluation device; a metric computes there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganbench import seeds
+from ganbench.train import NoisePrior
+
+
+class NonFinite(Exception):
+    """The generator's samples contain NaN or inf: the run diverged."""
+
+    def __init__(self, bad: int, n: int):
+        super().__init__(f"generator samples contain NaN or inf ({bad} of {n})")
+        self.bad, self.n = bad, n
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a generator is scored: ``n_samples`` drawn from G (a metric may ask for its own
+    number with an ``n_samples`` attribute), the first ``n_valid`` validation examples (to
+    choose hyperparameters such as Parzen's sigma), the first ``n_test`` test examples (None:
+    all of them), and the metrics, by name, each with its options."""
+
+    n_samples: int = 10000
+    n_valid: int = 1000
+    n_test: int | None = None
+    metrics: tuple[str, ...] = ("parzen",)
+    options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # hashable: see options_of
+
+    def options_of(self, name: str) -> dict[str, Any]:
+        return dict(dict(self.options).get(name, ()))
+
+    @classmethod
+    def from_config(cls, config: Any, *, dataset: Any = None, n_samples: int | None = None,
+                    metrics: list[str] | tuple[str, ...] | None = None) -> Protocol:
+        """The protocol of a resolved run config. The metrics: ``metrics`` if given, else the
+        run's ``score.metrics``, else the dataset's ``default_metrics``, else parzen; with
+        ``score.parzen = false`` and no metrics named, the run is not scored (as before metrics
+        existed). ``n_samples`` overrides the run's."""
+        score = config.settings.score
+        if metrics is None:
+            metrics = score.metrics
+        if metrics is None:
+            metrics = (list(getattr(dataset, "default_metrics", None) or ["parzen"])
+                       if score.parzen else [])
+        options = tuple(sorted((name, tuple(sorted(opts.items())))
+                               for name, opts in (score.metric_options or {}).items()))
+        return cls(n_samples=n_samples or score.n_samples, n_valid=score.n_valid,
+                   n_test=score.n_test, metrics=tuple(dict.fromkeys(metrics)), options=options)
+
+
+# --- drawing samples ----------------------------------------------------------------------
+
+def generate(generator: nn.Module, noise: dict[str, Any], n: int, *, seed: int,
+             device: torch.device, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` samples of G in eval mode (no dropout), from a fixed noise stream, on the CPU."""
+    prior = NoisePrior(noise["prior"], noise["dim"], noise["scale"], device, seed)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            out.append(generator(prior.sample(min(batch_size, n - start))).float().cpu())
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def draw(generator: nn.Module, config: Any, stream: str, n: int, device: torch.device) -> torch.Tensor:
+    """``n`` samples of a run's generator from the run's random stream ``stream``."""
+    return generate(generator, config.noise, n, seed=seeds.seed_for(config.seed, stream),
+                    device=device)
+
+
+def check_finite(samples: torch.Tensor) -> None:
+    finite = torch.isfinite(samples)
+    if not finite.all():
+        bad = int((~finite).any(dim=tuple(range(1, samples.dim()))).sum())
+        raise NonFinite(bad, len(samples))
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+class ParzenMetric:
+    """The paper's Gaussian Parzen-window log-likelihood of the test examples: sigma chosen on
+    the validation examples from the paper's grid. Keys: mean, stderr (over test examples),
+    sigma, n_samples, n_valid, n_test."""
+
+    name = "parzen"
+    higher_is_better = {"mean": True}
+
+    def __init__(self, n_valid: int = 1000, n_test: int | None = None):
+        self.n_valid, self.n_test = n_valid, n_test
+
+    def settings(self) -> dict[str, Any]:
+        from ganbench.parzen import DEFAULT_SIGMAS
+
+        return {"n_valid": self.n_valid, "n_test": self.n_test,
+                "sigmas": [float(s) for s in DEFAULT_SIGMAS]}
+
+    def compute(self, samples: torch.Tensor, dataset: Any) -> dict[str, float]:
+        from ganbench.parzen import parzen_log_likelihood
+
+        splits = dataset.splits
+        test = splits["test"] if self.n_test is None else splits["test"][: self.n_test]
+        result = parzen_log_likelihood(samples, splits["valid"][: self.n_valid], test,
+                                       device=samples.device)
+        return {k.removeprefix("parzen_"): v for k, v in result.to_record().items()}
+
+
+def build_metric(name: str, protocol: Protocol) -> Any:
+    """The metric plugin ``name`` with its options (checked against its factory's signature);
+    the Parzen metric takes ``n_valid`` / ``n_test`` from the protocol unless given."""
+    from ganbench import config as cfg
+    from ganbench import plugins
+
+    given = protocol.options_of(name)
+    if name == "parzen":
+        given = {"n_valid": protocol.n_valid, "n_test": protocol.n_test, **given}
+    options = cfg._resolve_options("metric", name, given)
+    factory = plugins.load("metric", name)
+    try:
+        return factory(**options)
+    except Exception as exc:
+        from ganbench.errors import PluginError
+
+        raise PluginError(f"metric {name!r} could not be built: {exc}") from exc
+
+
+def check_metrics(protocol: Protocol, dataset: Any, dataset_name: str) -> None:
+    """Before anything is trained: every metric exists, takes its options and applies to the
+    dataset; else a one-line ConfigError / PluginError."""
+    from ganbench.errors import ConfigError
+
+    for name in protocol.metrics:
+        metric = build_metric(name, protocol)
+        applies = getattr(metric, "applies_to", None)
+        reason = applies(dataset) if callable(applies) else None
+        if reason:
+            raise ConfigError(f"metric {name!r} does not apply to dataset {dataset_name!r}: "
+                              f"{reason}")
+
+
+def _provenance(name: str) -> dict[str, str]:
+    from ganbench import plugins
+
+    info = plugins.find("metric", name)
+    return {"distribution": info.distribution, "version": info.version}
+
+
+def columns(metric: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Record columns of one metric's values: ``m_key``, or ``m`` for the key ``m``."""
+    stem = metric.replace("-", "_")
+    return {(stem if key.replace("-", "_") == stem else f"{stem}_{key}".replace("-", "_")): value
+            for key, value in values.items()}
+
+
+# --- the stage ----------------------------------------------------------------------------
+
+def score_samples(samples: torch.Tensor, dataset: Any, protocol: Protocol,
+                  device: torch.device) -> dict[str, Any]:
+    """Every metric of the protocol on ``samples`` (each on its first ``n`` samples, ``n`` its
+    own ``n_samples`` or the protocol's): record columns, each metric's seconds
+    (``<metric>_seconds``), and under ``metrics`` each metric's settings and provenance."""
+    samples = samples.to(device)
+    record: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for name in protocol.metrics:
+        metric = build_metric(name, protocol)
+        n = min(int(getattr(metric, "n_samples", None) or protocol.n_samples), len(samples))
+        started = time.perf_counter()
+        record.update(columns(name, metric.compute(samples[:n], dataset)))
+        seconds = round(time.perf_counter() - started, 3)
+        record[f"{name.replace('-', '_')}_seconds"] = seconds
+        described = metric.settings() if callable(getattr(metric, "settings", None)) else {}
+        settings[name] = {"n_samples": n, **_provenance(name), "settings": described,
+                          "higher_is_better": dict(getattr(metric, "higher_is_better", {}))}
+    if settings:
+        record["metrics"] = settings
+    return record
+
+
+def samples_needed(protocol: Protocol) -> int:
+    """The largest number of samples any metric of the protocol uses."""
+    return max([protocol.n_samples] + [
+        int(getattr(build_metric(name, protocol), "n_samples", None) or 0)
+        for name in protocol.metrics])
+
+
+def evaluate(generator: nn.Module, config: Any, dataset: Any, device: torch.device,
+             protocol: Protocol | None = None) -> dict[str, Any]:
+    """Score a run's generator: draw the protocol's samples from the ``score`` stream (one
+    draw; each metric takes its first n) and run its metrics. Raises NonFinite when the
+    samples are not all finite."""
+    protocol = protocol or Protocol.from_config(config, dataset=dataset)
+    if not protocol.metrics:
+        return {}
+    samples = draw(generator, config, "score", samples_needed(protocol), device)
+    check_finite(samples)
+    return score_samples(samples, dataset, protocol, device)
+
+
+def validation_score(generator: nn.Module, config: Any, dataset: Any,
+                     device: torch.device) -> dict[str, float] | None:
+    """The checkpoint-selection score (never the test split): the Parzen log-likelihood of the
+    first ``n_valid`` validation examples at the best sigma of the paper's grid, from the same
+    samples as the final score. None when the samples are not finite."""
+    from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density
+
+    protocol = Protocol.from_config(config)
+    samples = draw(generator, config, "score", protocol.n_samples, device)
+    if not torch.isfinite(samples).all():
+        return None
+    valid = dataset.splits["valid"][: protocol.n_valid]
+    means = parzen_log_density(valid, samples, DEFAULT_SIGMAS, device=device).mean(dim=1)
+    best = int(means.argmax())
+    return {"parzen_valid": float(means[best]), "sigma": float(DEFAULT_SIGMAS[best])}

@@ -1,0 +1,291 @@
+"""Feature-space metrics: FID, KID, and precision / recall / density / coverage.
+
+Each compares a generator's samples with the real examples, the first ``n_real`` of the
+dataset's test split (10,000 by default, fewer if the split is smaller), in a feature space:
+
+- the dataset's own ``features(x) -> (N, F)`` when it has one (``FeatureDataset``; MNIST's is
+  a small shipped classifier's penultimate layer), recorded with its ``feature_extractor_id``
+  (name and sha256) where the dataset provides one;
+- else, for data of at most 16 dimensions, the (flattened) coordinates themselves;
+- else the metric does not apply, and ``applies_to`` says so.
+
+Hand-written with torch and scipy rather than taken from torch-fidelity (whose extractors fetch
+weights at run time) or prdc (numpy and scikit-learn, whole 10,000 x 10,000 matrices three times
+over, on the CPU): the definitions are the published ones, the computation stays on the
+evaluation device in float64, and ``tests/test_metrics.py`` checks each against those packages
+and against brute-force references.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import linalg
+from torch import Tensor
+
+COORDINATE_DIMS = 16  # data of at most this many dims is its own feature space
+CHUNK_ELEMENTS = 1 << 25  # distance-matrix elements per chunk (256 MB in float64)
+
+
+# ---- shared plumbing ----------------------------------------------------------------------
+
+def dataset_name(dataset: Any) -> str:
+    return str(getattr(dataset, "name", None) or type(dataset).__name__)
+
+
+def dims(dataset: Any) -> int:
+    return math.prod(dataset.shape)
+
+
+def batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> Tensor:
+    """``fn`` over ``x`` in batches, without gradients, concatenated on ``x``'s device."""
+    with torch.no_grad():
+        return torch.cat([torch.as_tensor(fn(x[i:i + batch_size])).to(x.device)
+                          for i in range(0, len(x), batch_size)])
+
+
+def real_examples(dataset: Any, n_real: int | None, device: torch.device) -> Tensor:
+    """The first ``n_real`` test examples (all when None or more than there are)."""
+    test = dataset.splits["test"]
+    return (test if n_real is None else test[:n_real]).to(device)
+
+
+def rows_per_chunk(columns: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
+    return max(1, chunk_elements // max(1, columns))
+
+
+def features_reason(dataset: Any) -> str | None:
+    """None if a feature space is known for the dataset, else why not (one line)."""
+    if callable(getattr(dataset, "features", None)) or dims(dataset) <= COORDINATE_DIMS:
+        return None
+    return (f"no feature extractor for dataset {dataset_name(dataset)} with {dims(dataset)} "
+            "dims; a dataset plugin can provide features(x)")
+
+
+def feature_space(dataset: Any) -> dict[str, Any]:
+    """What the record keeps about the feature space: ``features`` (``dataset.features`` or
+    ``coordinates``) and, where the dataset gives it, ``feature_extractor_id``."""
+    if callable(getattr(dataset, "features", None)):
+        out: dict[str, Any] = {"features": "dataset.features"}
+        if getattr(dataset, "feature_extractor_id", None) is not None:
+            out["feature_extractor_id"] = dataset.feature_extractor_id
+        return out
+    return {"features": "coordinates"}
+
+
+def extract(dataset: Any, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """``(N, F)`` float64 features of ``x`` on ``x``'s device; ValueError if none apply."""
+    if (reason := features_reason(dataset)) is not None:
+        raise ValueError(reason)
+    if callable(getattr(dataset, "features", None)):
+        f = batched(dataset.features, x, batch_size)
+    else:
+        f = x
+    return f.reshape(len(x), -1).double()
+
+
+class FeatureMetric:
+    """The common part: options, ``applies_to``, features of samples and real examples, and
+    ``settings()`` (complete after ``compute``: the real examples used, the feature space)."""
+
+    name = "feature-metric"
+    higher_is_better: dict[str, bool] = {}
+
+    def __init__(self, n_real: int = 10000, batch_size: int = 1000, **options: Any):
+        if n_real < 2:
+            raise ValueError(f"{self.name}: n_real must be at least 2, got {n_real}")
+        self.n_real, self.batch_size = n_real, batch_size
+        self.options = options
+        self._used: dict[str, Any] = {}
+
+    def applies_to(self, dataset: Any) -> str | None:
+        return features_reason(dataset)
+
+    def settings(self) -> dict[str, Any]:
+        return {"n_real": self.n_real, **self.options, **self._used}
+
+    def features(self, samples: Tensor, dataset: Any) -> tuple[Tensor, Tensor]:
+        """(real, fake) features, float64, on the samples' device."""
+        if len(samples) < 2:
+            raise ValueError(f"{self.name} needs at least 2 samples, got {len(samples)}")
+        real = real_examples(dataset, self.n_real, samples.device)
+        self._used = {"n_real": len(real), "n_fake": len(samples), **feature_space(dataset)}
+        return (extract(dataset, real, self.batch_size),
+                extract(dataset, samples, self.batch_size))
+
+
+# ---- FID ----------------------------------------------------------------------------------
+
+def gaussian_statistics(f: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased, as numpy.cov) covariance of ``(N, F)`` features, float64 numpy."""
+    f = f.double()
+    return f.mean(0).cpu().numpy(), np.atleast_2d(torch.cov(f.T).cpu().numpy())
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), as pytorch-fid computes it: scipy's
+    sqrtm; if the product is singular (non-finite root), S + eps*I for both; imaginary parts
+    dropped when numerically negligible (diagonal within 1e-3), else ValueError."""
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1 = np.atleast_2d(sigma1).astype(np.float64)
+    sigma2 = np.atleast_2d(sigma2).astype(np.float64)
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(sigma1)) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"FID: (S1 S2)^(1/2) has an imaginary component "
+                             f"{np.max(np.abs(covmean.imag)):.3g}")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+class FID(FeatureMetric):
+    """Frechet distance between Gaussians fitted to real and sample features (Heusel et al.
+    2017). Key ``fid``, lower is better."""
+
+    name = "fid"
+    higher_is_better = {"fid": False}
+
+    def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
+        real, fake = self.features(samples, dataset)
+        return {"fid": frechet_distance(*gaussian_statistics(real), *gaussian_statistics(fake))}
+
+
+# ---- KID ----------------------------------------------------------------------------------
+
+def polynomial_kernel(x: Tensor, y: Tensor) -> Tensor:
+    """(x.y / d + 1)^3, the KID kernel."""
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+def mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
+    """The unbiased estimate of MMD^2 with the polynomial kernel (Binkowski et al. 2018)."""
+    m, n = len(x), len(y)
+    kxx, kyy = polynomial_kernel(x, x), polynomial_kernel(y, y)
+    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+            + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+            - 2 * polynomial_kernel(x, y).mean())
+
+
+def kid(real: Tensor, fake: Tensor, n_subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float, int, int]:
+    """Mean and std (ddof 0, as torch-fidelity) of the unbiased MMD^2 over ``n_subsets``
+    subsets of ``subset_size`` of each set, drawn without replacement from a seeded generator;
+    the subset size shrinks to the smaller set, and one subset is used when it then covers both
+    sets (every subset would be the same). Returns (mean, std, subsets, subset size)."""
+    m = min(subset_size, len(real), len(fake))
+    if m < 2:
+        raise ValueError(f"KID needs subsets of at least 2 examples, got {m}")
+    if m == len(real) == len(fake):
+        n_subsets = 1
+    gen = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(n_subsets):
+        i = torch.randperm(len(real), generator=gen)[:m].to(real.device)
+        j = torch.randperm(len(fake), generator=gen)[:m].to(fake.device)
+        values.append(mmd2_unbiased(real[i].double(), fake[j].double()))
+    t = torch.stack(values)
+    return float(t.mean()), float(t.std(correction=0)), n_subsets, m
+
+
+class KID(FeatureMetric):
+    """Kernel Inception Distance in the dataset's feature space. Keys ``kid`` (the mean over
+    subsets; lower is better) and ``std``."""
+
+    name = "kid"
+    higher_is_better = {"kid": False}
+
+    def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
+        real, fake = self.features(samples, dataset)
+        mean, std, subsets, size = kid(real, fake, self.options["subsets"],
+                                       self.options["subset_size"], self.options["seed"])
+        self._used.update(subsets_used=subsets, subset_size_used=size)
+        return {"kid": mean, "std": std}
+
+
+# ---- precision, recall, density, coverage ------------------------------------------------
+
+def knn_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS) -> dict[int, Tensor]:
+    """For each k, every point's distance to its k-th nearest neighbour in ``x`` other than
+    itself (the (k+1)-th smallest distance counting its own 0, as the prdc package)."""
+    top = max(ks) + 1
+    if len(x) < top:
+        raise ValueError(f"k-NN radii with k={max(ks)} need more than {max(ks)} points, "
+                         f"got {len(x)}")
+    rows = rows_per_chunk(len(x), chunk_elements)
+    nearest = torch.cat([torch.cdist(x[i:i + rows], x).topk(top, largest=False).values
+                         for i in range(0, len(x), rows)])
+    return {k: nearest[:, k] for k in ks}
+
+
+def prdc(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5,
+         chunk_elements: int = CHUNK_ELEMENTS) -> dict[str, float]:
+    """Precision and recall (Kynkaanniemi et al. 2019) with k-NN balls of ``k_pr``, density and
+    coverage (Naeem et al. 2020) with ``k_dc``; strict inequalities, as the prdc package.
+
+    precision: fraction of samples inside some real example's ball; recall: fraction of real
+    examples inside some sample's ball; density: mean number of real balls holding a sample,
+    over k_dc; coverage: fraction of real balls holding at least one sample."""
+    real, fake = real.double(), fake.double()
+    real_r = knn_radii(real, sorted({k_pr, k_dc}), chunk_elements)
+    fake_r = knn_radii(fake, [k_pr], chunk_elements)[k_pr]
+    in_pr = torch.zeros(len(fake), dtype=torch.long, device=fake.device)
+    in_dc = torch.zeros_like(in_pr)
+    recalled, covered = [], []
+    rows = rows_per_chunk(len(fake), chunk_elements)
+    for i in range(0, len(real), rows):
+        d = torch.cdist(real[i:i + rows], fake)  # (chunk, M)
+        r_pr, r_dc = real_r[k_pr][i:i + rows, None], real_r[k_dc][i:i + rows, None]
+        in_pr += (d < r_pr).sum(0)
+        in_dc += (d < r_dc).sum(0)
+        recalled.append((d < fake_r[None, :]).any(1))
+        covered.append(d.min(1).values < r_dc[:, 0])
+    return {"precision": float((in_pr > 0).double().mean()),
+            "recall": float(torch.cat(recalled).double().mean()),
+            "density": float(in_dc.sum()) / (k_dc * len(fake)),
+            "coverage": float(torch.cat(covered).double().mean())}
+
+
+class PRDC(FeatureMetric):
+    """Precision, recall, density and coverage in the dataset's feature space; all four are
+    better when higher (density can exceed 1)."""
+
+    name = "prdc"
+    higher_is_better = {"precision": True, "recall": True, "density": True, "coverage": True}
+
+    def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
+        real, fake = self.features(samples, dataset)
+        return prdc(real, fake, self.options["k_pr"], self.options["k_dc"])
+
+
+# ---- factories (the entry points) ---------------------------------------------------------
+
+def fid(n_real: int = 10000, batch_size: int = 1000) -> FID:
+    """FID of the samples against the first ``n_real`` test examples."""
+    return FID(n_real=n_real, batch_size=batch_size)
+
+
+def kid_metric(n_real: int = 10000, subsets: int = 100, subset_size: int = 1000, seed: int = 0,
+               batch_size: int = 1000) -> KID:
+    """KID over ``subsets`` random subsets of ``subset_size`` (seeded by ``seed``)."""
+    if subsets < 1 or subset_size < 2:
+        raise ValueError(f"kid: subsets must be >= 1 and subset_size >= 2, got {subsets}, "
+                         f"{subset_size}")
+    return KID(n_real=n_real, batch_size=batch_size, subsets=subsets, subset_size=subset_size,
+               seed=seed)
+
+
+def prdc_metric(n_real: int = 10000, k_pr: int = 3, k_dc: int = 5,
+                batch_size: int = 1000) -> PRDC:
+    """Precision / recall with ``k_pr`` nearest neighbours, density / coverage with ``k_dc``."""
+    if k_pr < 1 or k_dc < 1:
+        raise ValueError(f"prdc: k_pr and k_dc must be at least 1, got {k_pr}, {k_dc}")
+    return PRDC(n_real=n_real, batch_size=batch_size, k_pr=k_pr, k_dc=k_dc)

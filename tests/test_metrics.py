@@ -1,0 +1,364 @@
+"""The built-in metrics against closed forms, brute-force references and (where installed) the
+prdc and torch-fidelity packages."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from ganbench_plugins import metrics as M
+from ganbench_plugins import metrics_features as F
+from scipy import linalg
+
+from ganbench.evaluate import columns
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dataset(test, train=None, **attributes):
+    """A dataset of the contract's shape with ``test`` (and ``train``) splits."""
+    train = test if train is None else train
+    shape = tuple(test.shape[1:])
+    return SimpleNamespace(shape=shape, splits={"train": train.float(), "valid": test.float(),
+                                                "test": test.float()}, **attributes)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---- FID -----------------------------------------------------------------------------------
+
+def test_fid_of_diagonal_gaussians_has_the_closed_form():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    a, b = rng.uniform(0.1, 3, size=6), rng.uniform(0.1, 3, size=6)
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert F.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected,
+                                                                                 rel=1e-9)
+
+
+def _fid_reference(x, y):
+    """The formula written out with numpy.cov and scipy's sqrtm."""
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    root = linalg.sqrtm(s1 @ s2).real
+    return ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root)
+
+
+def test_fid_matches_the_direct_formula_on_random_data_in_coordinates():
+    x = torch.randn(400, 5, generator=gen(1)) @ torch.randn(5, 5, generator=gen(2))
+    y = torch.randn(300, 5, generator=gen(3)) * 1.5 + 0.3
+    metric = M.fid()
+    value = metric.compute(y, dataset(x))
+    assert value == {"fid": pytest.approx(_fid_reference(x.double().numpy(), y.double().numpy()),
+                                          rel=1e-8)}
+    assert metric.settings()["n_real"] == 400 and metric.settings()["features"] == "coordinates"
+
+
+def test_fid_agrees_with_torch_fidelity():
+    tf = pytest.importorskip("torch_fidelity.metric_fid")
+    x, y = torch.rand(500, 8, generator=gen(4)).double(), torch.randn(400, 8, generator=gen(5)).double()
+    stats = [tf.fid_features_to_statistics(t) for t in (x, y)]
+    expected = tf.fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
+    assert F.frechet_distance(*F.gaussian_statistics(x), *F.gaussian_statistics(y)) == \
+        pytest.approx(expected, rel=1e-7)
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    x = torch.randn(1000, 10, generator=gen(6))
+    assert abs(M.fid().compute(x, dataset(x))["fid"]) < 1e-8
+
+
+@pytest.mark.filterwarnings("ignore:Matrix is singular")
+def test_fid_of_a_singular_covariance_is_finite_and_a_complex_root_is_refused():
+    s = np.diag([1.0, 2.0, 0.0])  # rank 2
+    assert math.isfinite(F.frechet_distance(np.zeros(3), s, np.ones(3), s))
+    with pytest.raises(ValueError, match="imaginary component"):
+        F.frechet_distance(np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), np.eye(2))
+
+
+def test_fid_offsets_both_covariances_when_the_root_is_not_finite(monkeypatch):
+    calls, real_sqrtm = [], linalg.sqrtm
+
+    def sqrtm(a):
+        calls.append(a)
+        return np.full_like(a, np.nan) if len(calls) == 1 else real_sqrtm(a)
+
+    monkeypatch.setattr(F.linalg, "sqrtm", sqrtm)
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 0.0])
+    got = F.frechet_distance(np.zeros(2), s1, np.zeros(2), s2, eps=0.01)
+    root = np.sqrt(np.diag([1.01 * 9.01, 4.01 * 0.01]))
+    assert len(calls) == 2 and got == pytest.approx(5 + 9 - 2 * np.trace(root), rel=1e-9)
+
+
+# ---- KID -----------------------------------------------------------------------------------
+
+def _mmd2_loop(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, one pair at a time."""
+    d = len(x[0])
+    k = lambda a, b: (sum(p * q for p, q in zip(a, b)) / d + 1) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_on_whole_small_sets_matches_a_direct_loop():
+    x = torch.randn(20, 3, generator=gen(7)).double()
+    y = (torch.randn(20, 3, generator=gen(8)) + 0.5).double()
+    metric = M.kid_metric()
+    value = metric.compute(y.float(), dataset(x.float()))
+    expected = _mmd2_loop(x.float().double().tolist(), y.float().double().tolist())
+    assert value["kid"] == pytest.approx(expected, rel=1e-9)
+    assert value["std"] == 0.0 and metric.settings()["subsets_used"] == 1
+
+
+def test_kid_subsets_are_the_documented_seeded_draws():
+    x, y = torch.randn(30, 2, generator=gen(9)).double(), torch.randn(25, 2, generator=gen(10)).double()
+    mean, std, subsets, size = F.kid(x, y, n_subsets=4, subset_size=10, seed=3)
+    g = gen(3)
+    values = []
+    for _ in range(4):
+        i, j = torch.randperm(30, generator=g)[:10], torch.randperm(25, generator=g)[:10]
+        values.append(_mmd2_loop(x[i].tolist(), y[j].tolist()))
+    assert (subsets, size) == (4, 10)
+    assert mean == pytest.approx(np.mean(values), rel=1e-9)
+    assert std == pytest.approx(np.std(values), rel=1e-9) and std > 0
+    assert F.kid(x, y, n_subsets=4, subset_size=10, seed=4)[0] != mean
+
+
+def test_kid_agrees_with_torch_fidelity_on_one_subset():
+    tf = pytest.importorskip("torch_fidelity.metric_kid")
+    x, y = torch.rand(50, 6, generator=gen(11)).double(), torch.rand(50, 6, generator=gen(12)).double()
+    expected = tf.kernel_mmd(x.numpy(), y.numpy(), kid_kernel="poly", kid_kernel_poly_degree=3,
+                             kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1)
+    assert float(F.mmd2_unbiased(x, y)) == pytest.approx(float(expected), rel=1e-9)
+
+
+# ---- precision, recall, density, coverage ------------------------------------------------
+
+def _prdc_brute(real, fake, k_pr, k_dc):
+    """Full distance matrices in numpy; radii are the k-th neighbour other than the point."""
+    def dist(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+    rr, ff, rf = dist(real, real), dist(fake, fake), dist(real, fake)
+    r_real = {k: np.sort(rr, axis=1)[:, k] for k in (k_pr, k_dc)}
+    r_fake = np.sort(ff, axis=1)[:, k_pr]
+    return {"precision": (rf < r_real[k_pr][:, None]).any(0).mean(),
+            "recall": (rf < r_fake[None, :]).any(1).mean(),
+            "density": (rf < r_real[k_dc][:, None]).sum(0).mean() / k_dc,
+            "coverage": (rf.min(1) < r_real[k_dc]).mean()}
+
+
+def _real_and_fake():
+    real = torch.randn(120, 4, generator=gen(13)).double()
+    fake = (torch.randn(90, 4, generator=gen(14)) * 1.3 + 0.4).double()
+    return real, fake
+
+
+def test_prdc_in_chunks_matches_a_brute_force_computation():
+    real, fake = _real_and_fake()
+    expected = _prdc_brute(real.numpy(), fake.numpy(), 3, 5)
+    for chunk in (37, F.CHUNK_ELEMENTS):  # many small chunks, and one
+        got = F.prdc(real, fake, k_pr=3, k_dc=5, chunk_elements=chunk)
+        assert got == pytest.approx(expected, rel=1e-12)
+    assert 0 < expected["precision"] < 1 and 0 < expected["coverage"] < 1
+
+
+def test_prdc_agrees_with_the_prdc_package():
+    prdc = pytest.importorskip("prdc")
+    real, fake = _real_and_fake()
+    ours = M.prdc_metric(k_pr=3, k_dc=5).compute(fake.float(), dataset(real.float()))
+    pr = prdc.compute_prdc(real.float().numpy(), fake.float().numpy(), nearest_k=3)
+    dc = prdc.compute_prdc(real.float().numpy(), fake.float().numpy(), nearest_k=5)
+    assert ours == pytest.approx({"precision": pr["precision"], "recall": pr["recall"],
+                                  "density": dc["density"], "coverage": dc["coverage"]}, abs=1e-9)
+
+
+# ---- feature spaces and applies_to ---------------------------------------------------------
+
+def test_features_come_from_the_dataset_in_batches_and_are_recorded():
+    calls = []
+
+    def features(x):
+        calls.append(len(x))
+        return x[:, :2] * 2
+
+    x, y = torch.rand(50, 30, generator=gen(15)), torch.rand(40, 30, generator=gen(16))
+    data = dataset(x, features=features, feature_extractor_id="digits-v1 sha256:abc")
+    metric = M.fid(batch_size=16)
+    assert metric.applies_to(data) is None
+    got = metric.compute(y, data)["fid"]
+    assert got == pytest.approx(_fid_reference(2 * x[:, :2].double().numpy(),
+                                               2 * y[:, :2].double().numpy()), rel=1e-8)
+    assert max(calls) == 16 and sum(calls) == 90
+    assert metric.settings()["feature_extractor_id"] == "digits-v1 sha256:abc"
+
+
+def test_every_metric_says_why_it_does_not_apply():
+    images = dataset(torch.rand(10, 784, generator=gen(17)))
+    for metric in (M.fid(), M.kid_metric(), M.prdc_metric()):
+        reason = metric.applies_to(images)
+        assert "no feature extractor" in reason and "784 dims" in reason and "\n" not in reason
+        with pytest.raises(ValueError, match="no feature extractor"):
+            metric.compute(torch.rand(10, 784), images)
+        assert metric.applies_to(dataset(torch.rand(10, 16))) is None
+    assert "`modes` and `mode_std`" in M.modes().applies_to(images)
+    wrong = dataset(torch.rand(10, 3), modes=torch.zeros(4, 2), mode_std=0.1)
+    assert "K >= 1 and d = 3, got shape (4, 2)" in M.modes().applies_to(wrong)
+    empty = dataset(torch.rand(10, 2), modes=torch.zeros(0, 2), mode_std=0.0)
+    assert "got shape (0, 2)" in M.modes().applies_to(empty)
+    flat = dataset(torch.rand(10, 2), modes=torch.zeros(3, 2), mode_std=0.0)
+    assert "`mode_std` must be positive" in M.modes().applies_to(flat)
+    assert "`classify(x)`" in M.classifier_score().applies_to(images)
+    assert "`classify_channels(x)`" in M.stacked_modes().applies_to(images)
+    assert M.memorisation().applies_to(images) is None
+
+
+# ---- modes ---------------------------------------------------------------------------------
+
+def _ring(k=8, std=0.02):
+    angles = torch.arange(k) * (2 * math.pi / k)
+    centres = 2 * torch.stack([angles.cos(), angles.sin()], 1)
+    return dataset(centres, modes=centres, mode_std=std), centres
+
+
+def test_modes_counts_hq_and_reverse_kl_on_constructed_samples():
+    data, c = _ring()
+    off = torch.tensor([0.059, 0.0])  # inside 3 std = 0.06; 0.061 is not
+    samples = torch.cat([c[0] + off.repeat(10, 1), c[1] - off.repeat(5, 1), c[2].repeat(5, 1),
+                         c[3] + torch.tensor([[0.0, 0.061]]).repeat(4, 1), torch.zeros(1, 2)])
+    got = M.modes().compute(samples, data)
+    assert got["modes"] == 3
+    assert got["hq"] == pytest.approx(20 / 25)
+    assert got["reverse_kl"] == pytest.approx(0.5 * math.log(0.5 * 8) + 0.5 * math.log(0.25 * 8))
+
+
+def test_modes_uniform_cover_has_zero_kl_and_no_quality_has_the_largest():
+    data, c = _ring()
+    assert M.modes().compute(c.repeat(3, 1), data) == {"modes": 8, "hq": 1.0,
+                                                       "reverse_kl": pytest.approx(0, abs=1e-12)}
+    assert M.modes().compute(torch.zeros(5, 2), data)["reverse_kl"] == pytest.approx(math.log(8))
+    assert M.modes().n_samples == 2500
+
+
+# ---- classifier score ----------------------------------------------------------------------
+
+def _classifying(classify, n_classes=10):
+    return dataset(torch.zeros(4, 1), classify=classify)
+
+
+def test_classifier_score_of_uniform_one_hot_predictions_is_the_number_of_classes():
+    one_hot = _classifying(lambda x: torch.nn.functional.one_hot(x[:, 0].long(), 10).float())
+    samples = (torch.arange(200) % 10).float()[:, None]
+    metric = M.classifier_score(batch_size=64)
+    assert metric.compute(samples, one_hot) == {"classifier-score": pytest.approx(10.0),
+                                                "std": pytest.approx(0.0, abs=1e-12)}
+    flat = _classifying(lambda x: torch.full((len(x), 10), 0.1))
+    assert metric.compute(samples, flat)["classifier-score"] == pytest.approx(1.0)
+
+
+def test_classifier_score_agrees_with_torch_fidelity_and_refuses_logits():
+    tf = pytest.importorskip("torch_fidelity.metric_isc")
+    p = torch.distributions.Dirichlet(torch.full((7,), 0.3)).sample((300,))
+    data = _classifying(lambda x: p[x[:, 0].long()])
+    samples = torch.arange(300).float()[:, None]
+    expected = tf.isc_features_to_metric(p.double().log(), splits=10, shuffle=False)
+    got = M.classifier_score().compute(samples, data)
+    assert got == pytest.approx({"classifier-score": expected["inception_score_mean"],
+                                 "std": expected["inception_score_std"]}, rel=1e-6)
+    logits = _classifying(lambda x: torch.randn(len(x), 7))
+    with pytest.raises(ValueError, match="not logits"):
+        M.classifier_score().compute(samples, logits)
+
+
+# ---- stacked MNIST -------------------------------------------------------------------------
+
+def test_stacked_modes_counts_distinct_triples_and_their_kl():
+    data = dataset(torch.zeros(4, 3), classify_channels=lambda x: x.long())
+    every = torch.tensor([[a, b, c] for a in range(10) for b in range(10) for c in range(10)])
+    metric = M.stacked_modes()
+    assert metric.compute(every.float(), data) == {"stacked-modes": 1000,
+                                                   "kl": pytest.approx(0, abs=1e-12)}
+    ten = every[:10].repeat(7, 1).float()
+    assert metric.compute(ten, data) == {"stacked-modes": 10, "kl": pytest.approx(math.log(100))}
+    assert metric.n_samples == 26000
+    floats = dataset(torch.zeros(4, 3), classify_channels=lambda x: x)
+    with pytest.raises(ValueError, match="integer digit labels"):
+        metric.compute(ten, floats)
+
+
+# ---- memorisation --------------------------------------------------------------------------
+
+def test_memorisation_flags_copies_of_training_points_and_not_fresh_points():
+    train = torch.rand(500, 784, generator=gen(18))
+    fresh = torch.rand(60, 784, generator=gen(19))
+    noisy = (train[20:40] + 0.005 * torch.randn(20, 784, generator=gen(20))).clamp(0, 1)
+    samples = torch.cat([train[:20], noisy, fresh])
+    metric = M.memorisation(n_ref=200)
+    got = metric.compute(samples, dataset(torch.rand(10, 784), train=train))
+    assert got["near_copies"] == pytest.approx(40 / 100)
+    assert 0.8 < got["median_ratio"] < 1.2  # fresh points are as far as training points are
+    assert M.memorisation(n_ref=200).compute(fresh, dataset(fresh, train=train))["near_copies"] == 0
+    assert metric.settings()["n_train"] == 500 and metric.settings()["n_ref"] == 200
+
+
+def test_memorisation_excludes_self_matches_and_caps_the_training_points():
+    train = torch.rand(300, 20, generator=gen(21))
+    metric = M.memorisation(n_train=100)
+    got = metric.compute(train[150:160], dataset(torch.rand(5, 20), train=train))
+    assert got["near_copies"] == 0  # not among the first 100 searched
+    assert metric.settings()["n_train"] == 100 and metric.settings()["train_nn_median"] > 0
+    assert metric.compute(train[:10], dataset(torch.rand(5, 20), train=train))["near_copies"] == 1
+
+
+# ---- registration and columns --------------------------------------------------------------
+
+def _entry_points():
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    return {name: value for name, value in table["ganbench.metrics"].items()
+            if value.startswith("ganbench_plugins.metrics")}
+
+
+def test_the_entry_points_name_factories_whose_values_rank_as_declared():
+    mixture, _ = _ring()
+    features = dataset(torch.rand(40, 3), classify=lambda x: torch.softmax(x, 1),
+                       classify_channels=lambda x: (x * 9.99).long(), modes=torch.rand(4, 3),
+                       mode_std=0.3)
+    eps = _entry_points()
+    assert set(eps) == {"fid", "kid", "prdc", "modes", "classifier-score", "stacked-modes",
+                        "memorisation"}
+    for name, value in eps.items():
+        module, attr = value.split(":")
+        metric = getattr(importlib.import_module(module), attr)()
+        assert metric.applies_to(features) is None, name
+        values = metric.compute(torch.rand(30, 3), features)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in values.values()), name
+        assert set(metric.higher_is_better) <= set(values), name
+        assert isinstance(metric.settings(), dict)
+
+
+def test_columns_of_each_metric():
+    expected = {
+        "fid": {"fid"}, "kid": {"kid", "kid_std"},
+        "prdc": {"prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage"},
+        "modes": {"modes", "modes_hq", "modes_reverse_kl"},
+        "classifier-score": {"classifier_score", "classifier_score_std"},
+        "stacked-modes": {"stacked_modes", "stacked_modes_kl"},
+        "memorisation": {"memorisation_near_copies", "memorisation_median_ratio"},
+    }
+    data = dataset(torch.rand(40, 3), classify=lambda x: torch.softmax(x, 1),
+                   classify_channels=lambda x: (x * 9.99).long(), modes=torch.rand(4, 3),
+                   mode_std=0.3)
+    for name, value in _entry_points().items():
+        module, attr = value.split(":")
+        values = getattr(importlib.import_module(module), attr)().compute(torch.rand(30, 3), data)
+        assert set(columns(name, values)) == expected[name], name

@@ -178,12 +178,74 @@ def columns(metric: str, values: dict[str, Any]) -> dict[str, Any]:
 
 # --- the stage ----------------------------------------------------------------------------
 
+class MemoisedDataset:
+    """The dataset as the metrics of one ``score_samples`` call see it: ``features(x)``,
+    ``classify(x)`` and ``classify_channels(x)`` (those the dataset has) are computed once per
+    tensor and then answered from a cache; every other attribute is the dataset's own.
+
+    A tensor is known by where its data lies and how it is laid out (data pointer, shape,
+    strides, dtype, device) and by its version counter (an in-place change makes it new). Views
+    of the same data, such as ``samples[:n][i:i + batch]`` or ``splits["test"][:n_real]`` taken
+    again by the next metric, are the same tensor. The cache keeps each input alive, so its
+    memory cannot be reused for another tensor while the cache lives: it is valid for one
+    evaluation and is dropped with it. Answers are copies: a caller may change them."""
+
+    CACHED = ("features", "classify", "classify_channels")
+
+    def __new__(cls, dataset: Any) -> MemoisedDataset:
+        # named as the dataset's class, so a nameless dataset reads the same in a record
+        named = type(type(dataset).__name__, (cls,), {"__module__": cls.__module__})
+        return object.__new__(named)
+
+    def __init__(self, dataset: Any):
+        self._dataset = dataset
+        self._memo: dict[tuple, tuple[torch.Tensor, Any]] = {}
+        self._wrapped: dict[str, Any] = {}
+        self._calls: dict[str, int] = {}  # the dataset's own calls, by method
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(proxy, MnistDataset) holds
+        return type(self._dataset)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            if "_dataset" not in self.__dict__:  # not initialised (copy, pickle)
+                raise AttributeError(name)
+            return getattr(self.__dict__["_dataset"], name)
+        value = getattr(self._dataset, name)
+        if name in self.CACHED and callable(value):
+            if name not in self._wrapped:
+                self._wrapped[name] = self._memoised(name, value)
+            return self._wrapped[name]
+        return value
+
+    def _memoised(self, name: str, fn: Any) -> Any:
+        def call(x: Any) -> Any:
+            if not isinstance(x, torch.Tensor) or x.is_inference():  # no version counter
+                return fn(x)
+            key = (name, x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, str(x.device),
+                   x._version)
+            if key not in self._memo:
+                self._calls[name] = self._calls.get(name, 0) + 1
+                self._memo[key] = (x, fn(x))
+            out = self._memo[key][1]
+            return out.clone() if isinstance(out, torch.Tensor) else out
+        call.__name__ = call.__qualname__ = name
+        call.__doc__ = getattr(fn, "__doc__", None)
+        return call
+
+
 def score_samples(samples: torch.Tensor, dataset: Any, protocol: Protocol,
                   device: torch.device) -> dict[str, Any]:
     """Every metric of the protocol on ``samples`` (each on its first ``n`` samples, ``n`` its
     own ``n_samples`` or the protocol's): record columns, each metric's seconds
-    (``<metric>_seconds``), and under ``metrics`` each metric's settings and provenance."""
+    (``<metric>_seconds``), and under ``metrics`` each metric's settings and provenance.
+
+    The metrics share one ``MemoisedDataset``: features and class probabilities of the same
+    samples (and the same real examples) are computed once, by the first metric needing them,
+    whose seconds include that work."""
     samples = samples.to(device)
+    dataset = MemoisedDataset(dataset)
     record: dict[str, Any] = {}
     settings: dict[str, Any] = {}
     for name in protocol.metrics:

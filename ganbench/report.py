@@ -76,9 +76,11 @@ def nearest_neighbour_figure(generator, config, png_path: Path, n: int = 30,
     (Euclidean distance over the whole training split), showing G does not memorise."""
     from ganbench import plugins
     from ganbench.evaluate import generate
+    from ganbench.seeds import seed_for
 
     device = next(generator.parameters()).device
-    samples = generate(generator, config.noise, n, seed=config.seed + 5, device=device)
+    samples = generate(generator, config.noise, n, seed=seed_for(config.seed, "figure"),
+                       device=device)
     train = plugins.load("dataset", config.dataset)(**config.options["dataset"]).splits["train"]
     train = train if train_limit is None else train[:train_limit]
     flat_s, flat_t = samples.flatten(1).double(), train.flatten(1).double()

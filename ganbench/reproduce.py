@@ -46,14 +46,13 @@ def real_data_reference(dataset: str, n: int = 10000, device: str | None = None,
                         model: str = Reference.model, **options: Any) -> Reference:
     """The Parzen score of ``n`` real training examples as kernel centres, same protocol:
     roughly what a perfect generator could score."""
-    from ganbench.parzen import parzen_log_likelihood
-
-    splits = plugins.load("dataset", dataset)(**options).splits
+    data = plugins.load("dataset", dataset)(**options)
     started = time.perf_counter()
-    result = parzen_log_likelihood(splits["train"][:n], splits["valid"][:1000], splits["test"],
-                                   device=device)
-    return Reference(model, result.mean, result.stderr, result.sigma,
-                     time.perf_counter() - started)
+    protocol = evaluate.Protocol(n_samples=n, n_valid=1000, n_test=None, metrics=("parzen",))
+    values = evaluate.score_samples(data.splits["train"][:n], data, protocol,
+                                    resolve_device(device))
+    return Reference(model, values["parzen_mean"], values["parzen_stderr"],
+                     values["parzen_sigma"], time.perf_counter() - started)
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -358,7 +357,8 @@ def rescore_committed(preset: Preset, device: str | None = None, echo=print) -> 
     for path in files:
         generator, config = load_generator(path, dev)
         dataset = plugins.load("dataset", config.dataset)(**config.options["dataset"])
-        now = evaluate.evaluate(generator, config, dataset, dev)
+        protocol = evaluate.Protocol.from_config(config, dataset=dataset, metrics=["parzen"])
+        now = evaluate.evaluate(generator, config, dataset, dev, protocol)
         state = load_checkpoint(path)
         csv = next((p / "runs.csv" for p in path.parents if (p / "runs.csv").exists()), None)
         runs = pd.read_csv(csv, dtype={"run_id": str, "parzen_mean": str}) if csv else None

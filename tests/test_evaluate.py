@@ -99,3 +99,64 @@ def test_generate_restores_training_mode_and_uses_eval_mode():
     a = evaluate.generate(g, noise, 50, seed=1, device=torch.device("cpu"))
     b = evaluate.generate(g, noise, 50, seed=1, device=torch.device("cpu"))
     assert g.training and torch.equal(a, b)  # no dropout noise: eval mode
+
+
+def test_score_samples_runs_the_classifier_once_per_tensor():
+    """fid, kid and prdc share the features of the samples and of the real examples, and
+    classify is called once: the metrics see a memoising view of the dataset."""
+    from types import SimpleNamespace
+
+    calls = {"features": [], "classify": []}
+
+    def features(x):
+        calls["features"].append(len(x))
+        return x[:, :3] * 2
+
+    def classify(x):
+        calls["classify"].append(len(x))
+        return torch.softmax(x[:, :4], dim=1)
+
+    test = torch.rand(40, 20, generator=torch.Generator().manual_seed(1))
+    data = SimpleNamespace(shape=(20,), splits={"train": test, "valid": test, "test": test},
+                           features=features, classify=classify)
+    samples = torch.rand(30, 20, generator=torch.Generator().manual_seed(2))
+    protocol = evaluate.Protocol(n_samples=30, n_valid=10,
+                                 metrics=("fid", "kid", "prdc", "classifier-score"))
+    once = evaluate.score_samples(samples, data, protocol, torch.device("cpu"))
+    assert sum(calls["features"]) == 30 + 40 and sum(calls["classify"]) == 30
+    for name in protocol.metrics:  # each metric alone gives the same numbers
+        alone = evaluate.score_samples(samples, data, evaluate.Protocol(
+            n_samples=30, n_valid=10, metrics=(name,)), torch.device("cpu"))
+        assert {k: v for k, v in alone.items() if k in once and not k.endswith("seconds")
+                and k != "metrics"} == {k: once[k] for k in alone
+                                        if not k.endswith("seconds") and k != "metrics"}
+    assert once["metrics"]["fid"]["settings"]["n_real"] == 40
+
+
+def test_the_memoised_dataset_is_the_dataset_but_for_the_cache():
+    class Digits:
+        name = "digits"
+        shape = (3,)
+
+        def __init__(self):
+            self.n = 0
+
+        def features(self, x):
+            self.n += 1
+            return x * 2
+
+    real = Digits()
+    data = evaluate.MemoisedDataset(real)
+    x = torch.rand(5, 3)
+    assert isinstance(data, Digits) and data.name == "digits" and data.shape == (3,)
+    assert not callable(getattr(data, "classify", None))  # only what the dataset has
+    a = data.features(x)
+    a += 1  # an answer is a copy
+    assert torch.equal(data.features(x[:]), x * 2) and real.n == 1  # a view of the same data
+    assert torch.equal(data.features(x[:4]), x[:4] * 2) and real.n == 2  # another shape
+    x.mul_(0)  # changed in place: computed again
+    assert torch.equal(data.features(x), torch.zeros(5, 3)) and real.n == 3
+    with torch.inference_mode():  # inference tensors have no version counter: not cached
+        y = torch.rand(2, 3)
+        assert torch.equal(data.features(y), y * 2) and torch.equal(data.features(y), y * 2)
+    assert real.n == 5

@@ -362,3 +362,51 @@ def test_columns_of_each_metric():
         module, attr = value.split(":")
         values = getattr(importlib.import_module(module), attr)().compute(torch.rand(30, 3), data)
         assert set(columns(name, values)) == expected[name], name
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_the_nearest_neighbour_index_is_exact(structured):
+    """The pruned search against brute force, on low-rank data plus noise (where the bound
+    prunes) and on unstructured data (where it falls back), with and without exclusions."""
+    g = gen(22)
+    if structured:
+        basis = torch.randn(12, 300, generator=g)
+        y = torch.randn(3000, 12, generator=g) @ basis + 0.3 * torch.randn(3000, 300, generator=g)
+        x = torch.cat([torch.randn(200, 12, generator=g) @ basis
+                       + 0.3 * torch.randn(200, 300, generator=g), y[:50],
+                       y[50:60] + 1e-3 * torch.randn(10, 300, generator=g)])
+    else:
+        y, x = torch.rand(3000, 300, generator=g), torch.rand(200, 300, generator=g)
+    expected = torch.cdist(x.double(), y.double()).min(1).values
+    got = M.nearest_distances(x, y)
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-4)
+    assert not structured or (got[200:250] == 0).all()  # copies are at distance 0
+    ref = torch.randperm(3000, generator=g)[:300]
+    d = torch.cdist(y[ref].double(), y.double())
+    d[torch.arange(300), ref] = math.inf
+    got = M.nearest_distances(y[ref], y, exclude=ref)
+    assert torch.allclose(got.double(), d.min(1).values, rtol=1e-5, atol=1e-4)
+
+
+def test_kid_blocked_kernel_sums_match_the_whole_matrices():
+    x, y = torch.randn(300, 5, generator=gen(23)).double(), torch.randn(257, 5, generator=gen(24)).double()
+    def whole(a, b):
+        kaa, kbb = F.polynomial_kernel(a, a), F.polynomial_kernel(b, b)
+        return ((kaa.sum() - kaa.diagonal().sum()) / (len(a) * (len(a) - 1))
+                + (kbb.sum() - kbb.diagonal().sum()) / (len(b) * (len(b) - 1))
+                - 2 * F.polynomial_kernel(a, b).mean())
+    assert float(F.mmd2_unbiased(x, y)) == pytest.approx(float(whole(x, y)), rel=1e-10)
+
+
+def test_reduced_float32_matmul_precision_switches_the_searches_to_float64(monkeypatch):
+    """The float32 error bounds of prdc and memorisation assume full float32 GEMMs: with TF32
+    or bfloat16 allowed they compute in float64, with the same answers."""
+    real, fake = _real_and_fake()
+    expected = _prdc_brute(real.numpy(), fake.numpy(), 3, 5)
+    g = gen(25)
+    y, x = torch.rand(400, 64, generator=g), torch.rand(50, 64, generator=g)
+    nearest = torch.cdist(x.double(), y.double()).min(1).values
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "medium")
+    assert F.gemm_dtype() == torch.float64
+    assert F.prdc(real, fake, k_pr=3, k_dc=5) == pytest.approx(expected, rel=1e-12)
+    assert torch.allclose(M.nearest_distances(x, y).double(), nearest, rtol=1e-5, atol=1e-4)

@@ -20,6 +20,8 @@ from ganbench.errors import ConfigError, GanbenchError
 from ganbench.executors.devices import _limit_threads, cpu_cores
 from ganbench.executors.runs import FINAL, _now, run_one
 from ganbench.progress import SweepProgress, label
+from ganbench.record import RunRecord
+from ganbench.record import write as write_record
 from ganbench.store import RECORD, RunLocked, Store, atomic_write_bytes, atomic_write_json
 
 RAY_CONNECT_TIMEOUT = 3.0
@@ -127,7 +129,7 @@ def _write_back(store: Store, config: RunConfig, out: dict[str, Any]) -> dict[st
         if "/" in name or name.startswith(".") or name == RECORD:
             continue
         atomic_write_bytes(folder / name, data)
-    atomic_write_json(folder / RECORD, out["record"])
+    write_record(folder, RunRecord.from_dict(out["record"]))
     return out["record"]
 
 
@@ -140,7 +142,7 @@ def _ray_failure(store: Store, config: RunConfig, exc: Exception) -> dict[str, A
     folder = store.run_dir(config.run_id)
     if not (folder / "config.json").exists():
         atomic_write_json(folder / "config.json", config.to_dict())
-    atomic_write_json(folder / RECORD, record)
+    write_record(folder, RunRecord.from_dict(record))
     return record
 
 

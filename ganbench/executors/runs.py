@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.config import RunConfig
-from ganbench.record import FINAL
+from ganbench.record import FINAL, RunRecord
 from ganbench.record import now as _now
+from ganbench.record import write as write_record
 from ganbench.store import RECORD, RunLocked, Store, atomic_write_json, read_json
 
 # ---- the plan: what is done, what is to do ----
@@ -103,5 +104,5 @@ def failed_record(config: RunConfig, reason: str, store: Store | None = None) ->
         record = {**(previous or {}), **record, "finished": _now()}
         if not (folder / "config.json").exists():
             atomic_write_json(folder / "config.json", config.to_dict())
-        atomic_write_json(folder / RECORD, record)
+        write_record(folder, RunRecord.from_dict(record))
     return record

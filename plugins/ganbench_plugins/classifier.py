@@ -31,7 +31,8 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_classifier.pt"
 WEIGHTS_SHA256 = "98c0c72cac671752bed7a783dce999908cc450594b657eeed26dc5d96122b507"
 DEFAULT_OUT = "mnist_classifier.pt"
 FEATURE_DIM = 128
-BATCH = 1000
+BATCH = 1000  # images per forward pass on an accelerator
+CPU_BATCH = 64  # on the CPU: small batches stay in cache (twice as fast as 1000, one thread)
 
 _MODELS: dict[str, LeNet] = {}  # device -> the loaded classifier
 
@@ -115,8 +116,9 @@ def _images(x: Tensor) -> Tensor:
 def _batched(x: Tensor, fn) -> Tensor:
     images = _images(x)
     model = _model(images.device)
+    batch = CPU_BATCH if images.device.type == "cpu" else BATCH
     with torch.no_grad():
-        parts = [fn(model, images[i:i + BATCH]) for i in range(0, len(images), BATCH)]
+        parts = [fn(model, images[i:i + batch]) for i in range(0, len(images), batch)]
     return torch.cat(parts) if parts else fn(model, images)
 
 

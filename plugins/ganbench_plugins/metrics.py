@@ -34,6 +34,7 @@ from ganbench_plugins.metrics_features import (
     dataset_name,
     dims,
     fid,
+    gemm_dtype,
     kid_metric,
     prdc_metric,
     rows_per_chunk,
@@ -219,9 +220,8 @@ def stacked_modes(batch_size: int = 1000) -> StackedModes:
 
 # ---- memorisation -------------------------------------------------------------------------
 
-def nearest_distances(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
-    """Each row of ``x``'s distance to its nearest row of ``y`` (chunked cdist); ``exclude[i]``
-    is an index of ``y`` not to match with ``x[i]`` (itself, when ``x`` is drawn from ``y``)."""
+def _nearest_direct(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
+    """``nearest_distances`` by brute force: chunked cdist."""
     rows = rows_per_chunk(len(y), 1 << 26)  # 256 MB of float32 per chunk
     out = []
     for i in range(0, len(x), rows):
@@ -229,7 +229,86 @@ def nearest_distances(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Te
         if exclude is not None:
             d[torch.arange(len(d), device=d.device), exclude[i:i + rows]] = math.inf
         out.append(d.min(dim=1).values)
-    return torch.cat(out)
+    return torch.cat(out) if out else x.new_zeros(0)
+
+
+class NearestIndex:
+    """Exact nearest-neighbour distances to the rows of ``y`` (float32), found with a lower
+    bound that costs a sixth of the full search on MNIST.
+
+    Every point ``z`` (centred on ``y``'s mean) is split into its coordinates ``p`` on the top
+    ``rank`` principal axes of ``y`` (of up to 5,000 evenly spaced rows; any orthonormal basis
+    keeps the bound valid, these make it tight) and the length ``r`` of the rest. Then
+    ``|a - b|^2 >= |p_a - p_b|^2 + (r_a - r_b)^2``, one float32 GEMM over ``rank + 2``
+    columns for a chunk of queries against all of ``y``. A query's upper bound is its exact
+    distance to the row of smallest bound; only the rows whose bound is below it (with a
+    margin of 1e-3 of the squared norms, far above float32's rounding) are measured, directly
+    as ``|a - b|``. The answer is the brute-force one (to float32 rounding). A chunk where the
+    bound prunes badly (unstructured data) is searched by brute force."""
+
+    def __init__(self, y: Tensor, rank: int = 128):
+        self.y = y.reshape(len(y), -1).float()
+        dims = self.y.shape[1]
+        self.rank = min(rank, dims // 4)
+        self.brute = self.rank < 8 or len(self.y) < 64
+        if self.brute:
+            return
+        y, self.dtype = self.y, gemm_dtype()  # float32 unless its GEMMs may round more
+        self.mu = y.to(self.dtype).mean(0)
+        pick = torch.linspace(0, len(y) - 1, min(len(y), 5000), device=y.device).long()
+        sub = y[pick].double() - self.mu.double()
+        self.basis = torch.linalg.eigh(sub.T @ sub).eigenvectors[:, -self.rank:].to(self.dtype)
+        e, sq = self._embed(y)
+        self.ey = torch.cat([-2 * e, sq[:, None]], 1).T.contiguous()  # (rank + 2, N)
+        self.slack = 1e-3 * float(sq.max()) + 1e-6
+
+    def _embed(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(N, rank + 1) ``[p, r]`` and (N,) squared norms of ``z - mean``."""
+        parts, norms = [], []
+        for s in range(0, len(z), 10000):
+            zc = z[s:s + 10000].to(self.dtype) - self.mu
+            p = zc @ self.basis
+            r = torch.addmm(zc, p, self.basis.T, alpha=-1.0).norm(dim=1)
+            parts.append(torch.cat([p, r[:, None]], 1))
+            norms.append((zc * zc).sum(1))
+        return torch.cat(parts), torch.cat(norms)
+
+    def search(self, x: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """Each row of ``x``'s distance to its nearest row of ``y``, not counting row
+        ``exclude[i]`` of ``y`` for ``x[i]``."""
+        x, y = x.reshape(len(x), -1).float(), self.y
+        if self.brute or len(x) == 0:
+            return _nearest_direct(x, y, exclude)
+        rows = rows_per_chunk(len(y), 1 << 25)  # 128 MB of float32 bounds per chunk
+        out = []
+        for i in range(0, len(x), rows):
+            a = x[i:i + rows]
+            ea, asq = self._embed(a)
+            bound = torch.cat([ea, torch.ones_like(asq)[:, None]], 1) @ self.ey  # lb^2 - |a-mu|^2
+            if exclude is not None:
+                bound[torch.arange(len(a), device=a.device), exclude[i:i + rows]] = math.inf
+            seed = bound.argmin(1, keepdim=True)
+            best = ((a[:, None, :] - y[seed]) ** 2).sum(2)[:, 0]
+            limit = best - asq + 1e-3 * asq + self.slack
+            qi, j = (bound < limit[:, None]).nonzero(as_tuple=True)
+            del bound
+            if len(qi) > 0.05 * len(a) * len(y):  # the bound does not prune: brute force
+                out.append(_nearest_direct(a, y, None if exclude is None
+                                           else exclude[i:i + rows]))
+                continue
+            step = 1 << 14
+            for s in range(0, len(qi), step):
+                q, t = qi[s:s + step], j[s:s + step]
+                best.scatter_reduce_(0, q, ((a[q] - y[t]) ** 2).sum(1), reduce="amin")
+            out.append(best.sqrt())
+        return torch.cat(out)
+
+
+def nearest_distances(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
+    """Each row of ``x``'s distance to its nearest row of ``y`` (exact, ``NearestIndex``);
+    ``exclude[i]`` is an index of ``y`` not to match with ``x[i]`` (itself, when ``x`` is drawn
+    from ``y``)."""
+    return NearestIndex(y).search(x, exclude)
 
 
 class Memorisation:
@@ -269,12 +348,13 @@ class Memorisation:
         train = train.reshape(len(train), -1).to(samples.device, torch.float32)
         gen = torch.Generator().manual_seed(self.seed)
         ref = torch.randperm(len(train), generator=gen)[:self.n_ref].to(samples.device)
-        typical = float(nearest_distances(train[ref], train, exclude=ref).median())
+        index = NearestIndex(train)
+        typical = float(index.search(train[ref], exclude=ref).median())
         if typical <= 0:
             raise ValueError("memorisation: the median nearest-neighbour distance in the training "
                              "set is 0 (duplicated training examples)")
         x = samples.reshape(len(samples), -1).float()
-        ratio = nearest_distances(x, train) / typical
+        ratio = index.search(x) / typical
         self._used = {"n_train": len(train), "n_ref": len(ref), "train_nn_median": typical}
         return {"near_copies": float((ratio < self.threshold).double().mean()),
                 "median_ratio": float(ratio.median())}

@@ -12,8 +12,10 @@ dataset's test split (10,000 by default, fewer if the split is smaller), in a fe
 Hand-written with torch and scipy rather than taken from torch-fidelity (whose extractors fetch
 weights at run time) or prdc (numpy and scikit-learn, whole 10,000 x 10,000 matrices three times
 over, on the CPU): the definitions are the published ones, the computation stays on the
-evaluation device in float64, and ``tests/test_metrics.py`` checks each against those packages
-and against brute-force references.
+evaluation device, and ``tests/test_metrics.py`` checks each against those packages and against
+brute-force references. Statistics are float64; PRDC's distances are float32 GEMMs whose close
+calls (within float32's error of a radius) are decided again in float64, so its counts are
+float64's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from scipy import linalg
 from torch import Tensor
 
 COORDINATE_DIMS = 16  # data of at most this many dims is its own feature space
-CHUNK_ELEMENTS = 1 << 25  # distance-matrix elements per chunk (256 MB in float64)
+CHUNK_ELEMENTS = 1 << 25  # distance-matrix elements per chunk (128 MB in float32)
 
 
 # ---- shared plumbing ----------------------------------------------------------------------
@@ -166,13 +168,31 @@ def polynomial_kernel(x: Tensor, y: Tensor) -> Tensor:
     return (x @ y.T / x.shape[1] + 1) ** 3
 
 
+def _kernel_sum(x: Tensor, y: Tensor) -> Tensor:
+    """The sum of ``polynomial_kernel(x, y)``, without keeping more than one matrix."""
+    k = torch.addmm(torch.ones((), dtype=x.dtype, device=x.device), x, y.T, alpha=1 / x.shape[1])
+    return k.pow_(3).sum()
+
+
+def _self_kernel_sum(x: Tensor, blocks: int = 4) -> Tensor:
+    """The sum of ``polynomial_kernel(x, x)`` off its diagonal, from the blocks on and above
+    the diagonal (the matrix is symmetric: 10 of 16 blocks' work)."""
+    blocks = max(1, min(blocks, len(x) // 64))
+    edges = [len(x) * b // blocks for b in range(blocks + 1)]
+    parts = [x[edges[b]:edges[b + 1]] for b in range(blocks)]
+    total = x.new_zeros(())
+    for a in range(blocks):
+        for b in range(a, blocks):
+            total = total + (1 if a == b else 2) * _kernel_sum(parts[a], parts[b])
+    diagonal = ((x * x).sum(1) / x.shape[1] + 1) ** 3
+    return total - diagonal.sum()
+
+
 def mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
     """The unbiased estimate of MMD^2 with the polynomial kernel (Binkowski et al. 2018)."""
     m, n = len(x), len(y)
-    kxx, kyy = polynomial_kernel(x, x), polynomial_kernel(y, y)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
-            + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
-            - 2 * polynomial_kernel(x, y).mean())
+    return (_self_kernel_sum(x) / (m * (m - 1)) + _self_kernel_sum(y) / (n * (n - 1))
+            - 2 * _kernel_sum(x, y) / (m * n))
 
 
 def kid(real: Tensor, fake: Tensor, n_subsets: int = 100, subset_size: int = 1000,
@@ -213,16 +233,64 @@ class KID(FeatureMetric):
 
 # ---- precision, recall, density, coverage ------------------------------------------------
 
+ROUNDING = 1e-4  # float32 GEMM distances are trusted to this fraction of |a|^2 + |b|^2
+
+
+def gemm_dtype() -> torch.dtype:
+    """float32, unless float32 matrix products may be computed in less (TF32, bfloat16: see
+    ``torch.set_float32_matmul_precision``), when the error bounds below would not hold."""
+    full = (torch.get_float32_matmul_precision() == "highest"
+            and not torch.backends.cuda.matmul.allow_tf32)
+    return torch.float32 if full else torch.float64
+
+
+def _augmented(x: Tensor, sq: Tensor, left: bool) -> Tensor:
+    """Rows ``[a, |a|^2, 1]`` (left) or ``[-2 b, 1, |b|^2]`` (right), float32 (``gemm_dtype``):
+    their products
+    are the squared distances ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM."""
+    one = torch.ones_like(sq)[:, None]
+    return (torch.cat([x, sq[:, None], one], 1) if left
+            else torch.cat([-2 * x, one, sq[:, None]], 1)).to(gemm_dtype())
+
+
+def _exact_sq(a: Tensor, b: Tensor) -> Tensor:
+    """Squared distances of the pairs ``a[i], b[i]`` (float64 rows), directly."""
+    return ((a - b) ** 2).sum(-1)
+
+
 def knn_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS) -> dict[int, Tensor]:
     """For each k, every point's distance to its k-th nearest neighbour in ``x`` other than
     itself (the (k+1)-th smallest distance counting its own 0, as the prdc package)."""
+    return {k: r.sqrt() for k, r in knn_sq_radii(x, ks, chunk_elements).items()}
+
+
+def knn_sq_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS
+                 ) -> dict[int, Tensor]:
+    """``knn_radii`` squared, float64. Candidates come from float32 GEMM distances (the ``top + 8`` nearest), then are measured
+    exactly in float64; a row whose candidates might miss a neighbour (the last candidate
+    within float32's error of the k-th exact distance) is measured exactly in full."""
     top = max(ks) + 1
     if len(x) < top:
         raise ValueError(f"k-NN radii with k={max(ks)} need more than {max(ks)} points, "
                          f"got {len(x)}")
+    x = x.double()
+    sq = (x * x).sum(1)
+    right, err_b = _augmented(x, sq, left=False).T.contiguous(), ROUNDING * float(sq.max())
+    n_cand = min(len(x), top + 8)
     rows = rows_per_chunk(len(x), chunk_elements)
-    nearest = torch.cat([torch.cdist(x[i:i + rows], x).topk(top, largest=False).values
-                         for i in range(0, len(x), rows)])
+    parts = []
+    for i in range(0, len(x), rows):
+        a = x[i:i + rows]
+        d2 = _augmented(a, sq[i:i + rows], left=True) @ right
+        approx, cand = d2.topk(n_cand, dim=1, largest=False)
+        del d2
+        exact = _exact_sq(a[:, None, :], x[cand]).sort(dim=1).values[:, :top]
+        if n_cand < len(x):  # any row not in the candidates is at least this far
+            floor = approx[:, -1].double() - (ROUNDING * sq[i:i + rows] + err_b)
+            for r in (floor <= exact[:, -1]).nonzero()[:, 0].tolist():
+                exact[r] = _exact_sq(a[r], x).sort().values[:top]
+        parts.append(exact)
+    nearest = torch.cat(parts)
     return {k: nearest[:, k] for k in ks}
 
 
@@ -233,22 +301,44 @@ def prdc(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5,
 
     precision: fraction of samples inside some real example's ball; recall: fraction of real
     examples inside some sample's ball; density: mean number of real balls holding a sample,
-    over k_dc; coverage: fraction of real balls holding at least one sample."""
+    over k_dc; coverage: fraction of real balls holding at least one sample.
+
+    Distances between the sets are float32 GEMM ones; every comparison with a radius that
+    float32's error could decide either way is made again with the exact float64 distance, so
+    the counts are those of float64 arithmetic."""
     real, fake = real.double(), fake.double()
-    real_r = knn_radii(real, sorted({k_pr, k_dc}), chunk_elements)
-    fake_r = knn_radii(fake, [k_pr], chunk_elements)[k_pr]
-    in_pr = torch.zeros(len(fake), dtype=torch.long, device=fake.device)
-    in_dc = torch.zeros_like(in_pr)
+    real_r = knn_sq_radii(real, sorted({k_pr, k_dc}), chunk_elements)
+    fake_r = knn_sq_radii(fake, [k_pr], chunk_elements)[k_pr]  # squared radii
+    in_pr = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)
+    in_dc = torch.zeros(len(fake), dtype=torch.long, device=fake.device)
     recalled, covered = [], []
+    fake_sq, real_sq = (fake * fake).sum(1), (real * real).sum(1)
+    right = _augmented(fake, fake_sq, left=False).T.contiguous()
+    err_f = ROUNDING * float(fake_sq.max())
     rows = rows_per_chunk(len(fake), chunk_elements)
     for i in range(0, len(real), rows):
-        d = torch.cdist(real[i:i + rows], fake)  # (chunk, M)
-        r_pr, r_dc = real_r[k_pr][i:i + rows, None], real_r[k_dc][i:i + rows, None]
-        in_pr += (d < r_pr).sum(0)
-        in_dc += (d < r_dc).sum(0)
-        recalled.append((d < fake_r[None, :]).any(1))
-        covered.append(d.min(1).values < r_dc[:, 0])
-    return {"precision": float((in_pr > 0).double().mean()),
+        a = real[i:i + rows]
+        d2 = _augmented(a, real_sq[i:i + rows], left=True) @ right  # (chunk, M)
+        err = ROUNDING * float(real_sq[i:i + rows].max()) + err_f
+        decided = []
+        for t in (real_r[k_pr][i:i + rows, None], real_r[k_dc][i:i + rows, None],
+                  fake_r[None, :]):
+            t32 = t.to(d2.dtype)
+            inside = d2 < t32 - err
+            unsure = (d2 < t32 + err) ^ inside
+            q, j = unsure.nonzero(as_tuple=True)
+            if len(q):
+                exact = _exact_sq(a[q], fake[j])
+                tq = t[q, 0] if t.shape[1] == 1 else t[0, j]
+                inside[q, j] = exact < tq
+            decided.append(inside)
+        del d2
+        pr, dc, rc = decided
+        in_pr |= pr.any(0)
+        in_dc += torch.count_nonzero(dc, dim=0)
+        recalled.append(rc.any(1))
+        covered.append(dc.any(1))
+    return {"precision": float(in_pr.double().mean()),
             "recall": float(torch.cat(recalled).double().mean()),
             "density": float(in_dc.sum()) / (k_dc * len(fake)),
             "coverage": float(torch.cat(covered).double().mean())}

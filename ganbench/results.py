@@ -96,10 +96,17 @@ def load(store: str | os.PathLike | Store | None = None) -> pd.DataFrame:
 def summary_columns(frame: pd.DataFrame) -> list[str]:
     """The columns worth showing on a terminal: identity, status, scores, and any option that
     varies between runs."""
-    base = [c for c in FIRST + SCORES + ["steps", "wall_time", "device"] if c in frame.columns]
+    base = [c for c in FIRST + SCORES if c in frame.columns]
+    stems = [c.removeprefix("protocol.").replace("-", "_") for c in frame.columns
+             if c.startswith("protocol.") and c != "protocol.parzen"]
+    metrics = [c for c in frame.columns if c not in base and "." not in c
+               and any(c == m or c.startswith(m + "_") for m in stems)
+               and not c.endswith("_seconds") and not c.endswith("_std")]
+    base += metrics + [c for c in ["steps", "wall_time", "device"] if c in frame.columns]
     varying = [
         c for c in frame.columns
-        if "." in c and frame[c].astype(str).nunique(dropna=False) > 1
+        if "." in c and not c.startswith("protocol.")
+        and frame[c].astype(str).nunique(dropna=False) > 1
     ]
     return base + varying
 

@@ -29,3 +29,16 @@ def test_one_row_per_run_with_scores_options_and_incomplete_rows(tmp_path):
 def test_an_empty_store_gives_the_columns_and_no_rows(tmp_path):
     frame = results.load(tmp_path)
     assert frame.empty and {"run_id", "status", "parzen_mean"} <= set(frame.columns)
+
+
+def test_the_terminal_summary_shows_every_metric_column_but_timings(tmp_path):
+    store = Store(tmp_path)
+    atomic_write_json(store.run_dir("a") / CONFIG, _config(0))
+    atomic_write_json(store.run_dir("a") / RECORD, {
+        "run_id": "a", "status": "done", "parzen_mean": 1.0, "fid": 2.5, "fid_seconds": 0.1,
+        "modes": 7, "modes_reverse_kl": 0.2, "kid": 0.01, "kid_std": 0.001,
+        "metrics": {"fid": {"n_samples": 10}, "modes": {"n_samples": 10}, "kid": {}}})
+    shown = results.summary_columns(results.load(store))
+    assert {"parzen_mean", "fid", "modes", "modes_reverse_kl", "kid"} <= set(shown)
+    assert not {"fid_seconds", "kid_std"} & set(shown)
+    assert not any(c.startswith("protocol.") for c in shown)

@@ -192,11 +192,6 @@ class MemoisedDataset:
 
     CACHED = ("features", "classify", "classify_channels")
 
-    def __new__(cls, dataset: Any) -> MemoisedDataset:
-        # named as the dataset's class, so a nameless dataset reads the same in a record
-        named = type(type(dataset).__name__, (cls,), {"__module__": cls.__module__})
-        return object.__new__(named)
-
     def __init__(self, dataset: Any):
         self._dataset = dataset
         self._memo: dict[tuple, tuple[torch.Tensor, Any]] = {}
@@ -244,13 +239,22 @@ def score_samples(samples: torch.Tensor, dataset: Any, protocol: Protocol,
     The metrics share one ``MemoisedDataset``: features and class probabilities of the same
     samples (and the same real examples) are computed once, by the first metric needing them,
     whose seconds include that work."""
+    return _score(samples, dataset, protocol, build_metrics(protocol), device)
+
+
+def build_metrics(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's metric objects, by name, each built once per evaluation."""
+    return {name: build_metric(name, protocol) for name in protocol.metrics}
+
+
+def _score(samples: torch.Tensor, dataset: Any, protocol: Protocol, metrics: dict[str, Any],
+           device: torch.device) -> dict[str, Any]:
     samples = samples.to(device)
     dataset = MemoisedDataset(dataset)
     record: dict[str, Any] = {}
     settings: dict[str, Any] = {}
-    for name in protocol.metrics:
-        metric = build_metric(name, protocol)
-        n = min(int(getattr(metric, "n_samples", None) or protocol.n_samples), len(samples))
+    for name, metric in metrics.items():
+        n = min(_wanted(metric, protocol), len(samples))
         started = time.perf_counter()
         record.update(columns(name, metric.compute(samples[:n], dataset)))
         seconds = round(time.perf_counter() - started, 3)
@@ -263,11 +267,9 @@ def score_samples(samples: torch.Tensor, dataset: Any, protocol: Protocol,
     return record
 
 
-def samples_needed(protocol: Protocol) -> int:
-    """The largest number of samples any metric of the protocol uses."""
-    return max([protocol.n_samples] + [
-        int(getattr(build_metric(name, protocol), "n_samples", None) or 0)
-        for name in protocol.metrics])
+def _wanted(metric: Any, protocol: Protocol) -> int:
+    """How many samples a metric takes: its own ``n_samples``, else the protocol's."""
+    return int(getattr(metric, "n_samples", None) or protocol.n_samples)
 
 
 def evaluate(generator: nn.Module, config: Any, dataset: Any, device: torch.device,
@@ -278,9 +280,13 @@ def evaluate(generator: nn.Module, config: Any, dataset: Any, device: torch.devi
     protocol = protocol or Protocol.from_config(config, dataset=dataset)
     if not protocol.metrics:
         return {}
-    samples = draw(generator, config, "score", samples_needed(protocol), device)
+    metrics = build_metrics(protocol)
+    # never fewer than the protocol's n: a metric's first n samples are then the same draw
+    # whichever other metrics run beside it
+    n = max([protocol.n_samples] + [_wanted(metric, protocol) for metric in metrics.values()])
+    samples = draw(generator, config, "score", n, device)
     check_finite(samples)
-    return score_samples(samples, dataset, protocol, device)
+    return _score(samples, dataset, protocol, metrics, device)
 
 
 def validation_score(generator: nn.Module, config: Any, dataset: Any,

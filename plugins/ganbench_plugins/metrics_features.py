@@ -36,7 +36,7 @@ CHUNK_ELEMENTS = 1 << 25  # distance-matrix elements per chunk (128 MB in float3
 # ---- shared plumbing ----------------------------------------------------------------------
 
 def dataset_name(dataset: Any) -> str:
-    return str(getattr(dataset, "name", None) or type(dataset).__name__)
+    return str(getattr(dataset, "name", None) or dataset.__class__.__name__)
 
 
 def dims(dataset: Any) -> int:

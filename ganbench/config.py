@@ -23,6 +23,7 @@ from ganbench.assignments import (  # the --set parsers: importable from here to
 )
 from ganbench.errors import ConfigError
 from ganbench.settings import (
+    IF_CHANGED,
     INFO,
     PARTS,
     Settings,
@@ -32,9 +33,9 @@ from ganbench.settings import (
 )
 from ganbench.settings import jsonable as _jsonable
 
-__all__ = ["CHOICES", "NOT_IN_ID", "PARTS", "SECTIONS", "RunConfig", "Settings", "check_type",
+__all__ = ["CHOICES", "ID_IF_CHANGED", "NOT_IN_ID", "PARTS", "SECTIONS", "RunConfig", "Settings", "check_type",
            "parse_assignment", "parse_plugin_assignment", "parse_value", "resolve", "run_id",
-           "with_assignments"]
+           "identity", "with_assignments", "with_defaults"]
 
 # The run's own settings, each with its default, derived from the dataclasses in
 # ganbench.settings (where each is declared once). ``--set SECTION.KEY=VALUE`` reaches them.
@@ -48,6 +49,34 @@ NOT_IN_ID: frozenset[tuple[str, str]] = frozenset(
     (section, key) for section, infos in INFO.items() for key, info in infos.items()
     if not info.in_id
 )
+# Settings added after runs were stored: in the run id only when not at their default (and a
+# stored config without one means its default). {(section, key): default}
+ID_IF_CHANGED: dict[tuple[str, str], Any] = {
+    (section, key): info.default for section, infos in INFO.items()
+    for key, info in infos.items() if info.in_id == IF_CHANGED
+}
+
+
+def identity(data: dict[str, Any]) -> dict[str, Any]:
+    """A config dict as the run id sees it: the settings that change no number left out, and
+    those added later (ID_IF_CHANGED) left out where at their default. Works on configs
+    stored before any such setting existed (they compare equal to today's at the default)."""
+    out = copy.deepcopy(data)
+    for section, key in NOT_IN_ID:
+        out.get(section, {}).pop(key, None)
+    for (section, key), default in ID_IF_CHANGED.items():
+        if key in out.get(section, {}) and out[section][key] == default:
+            out[section].pop(key)
+    return out
+
+
+def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict with the settings added since it was written (ID_IF_CHANGED) at
+    their defaults, which is what it ran with: for tables that compare configs."""
+    out = copy.deepcopy(data)
+    for (section, key), default in ID_IF_CHANGED.items():
+        out.setdefault(section, {}).setdefault(key, copy.deepcopy(default))
+    return out
 
 
 @dataclass
@@ -91,9 +120,7 @@ class RunConfig:
 
 def run_id(config: RunConfig) -> str:
     """A short hash of the fully resolved config (settings that change no number excluded)."""
-    data = config.to_dict()
-    for section, key in NOT_IN_ID:
-        data.get(section, {}).pop(key, None)
+    data = identity(config.to_dict())
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

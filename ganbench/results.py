@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ganbench.config import PARTS, SECTIONS
+from ganbench.config import PARTS, SECTIONS, with_defaults
 from ganbench.store import CONFIG, RECORD, Store, read_json
 
 FIRST = ["run_id", "status", *PARTS, "seed"]
@@ -41,6 +41,7 @@ def protocol(described: Any) -> str | None:
 def row(run_id: str, config: dict[str, Any], record: dict[str, Any] | None,
         status: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"run_id": run_id}
+    config = with_defaults(config)  # a config stored before a setting existed: its default
     for part in PARTS:
         out[part] = config.get(part)
     out["seed"] = config.get("seed")

@@ -26,11 +26,19 @@ from ganbench.errors import ConfigError
 PARTS = ("generator", "discriminator", "loss", "dataset")
 
 
+IF_CHANGED = "if_changed"  # in_id=IF_CHANGED: see ``setting``
+
+
 def setting(default: Any = None, *, help: str, choices: tuple[str, ...] = (),
-            in_id: bool = True, factory: Any = None, typed: bool = True) -> Any:
+            in_id: bool | str = True, factory: Any = None, typed: bool = True) -> Any:
     """A setting's field: its default (or ``factory`` for a list), the values it may take,
     whether it is part of the run id, one line of help; ``typed=False``: its type is
-    checked by the section's ``validate`` (with a message of its own), not by its kind."""
+    checked by the section's ``validate`` (with a message of its own), not by its kind.
+
+    ``in_id``: True (hashed into the run id), False (changes no number: left out), or
+    ``IF_CHANGED`` for a setting that changes numbers but was added after runs were stored:
+    hashed only when it differs from its default, so every stored run keeps its id and a
+    config written before the setting existed means its default."""
     metadata = {"choices": tuple(choices), "in_id": in_id, "typed": typed, "help": help}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
@@ -204,7 +212,7 @@ class SettingInfo:
     kind: type | None
     optional: bool
     choices: tuple[str, ...]
-    in_id: bool
+    in_id: bool | str
     typed: bool
     help: str
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ganbench.config import NOT_IN_ID
+from ganbench.config import identity
 from ganbench.store import BEST, CHECKPOINT, CONFIG, RunLocked, Store, atomic_write_bytes, read_json
 from ganbench.train import iterations_for
 
@@ -18,14 +18,11 @@ _EXTEND_FILES = (SELECTION, BEST, "losses.csv", CHECKPOINT)  # the checkpoint la
 
 
 def _budgetless(config: dict[str, Any]) -> dict[str, Any]:
-    """A config without its budget, its patience, and the settings that change no number
-    (so that a config written before such a setting existed still matches)."""
-    out = dict(config)
-    for section in {s for s, _ in NOT_IN_ID} | {"train", "score"}:
-        out[section] = {k: v for k, v in config.get(section, {}).items()
-                        if (section, k) not in NOT_IN_ID
-                        and (section, k) not in (("train", "epochs"), ("train", "steps"),
-                                                 ("score", "patience"))}
+    """A config as its run id sees it (``config.identity``: so that a config written before
+    a setting existed still matches) without its budget and its patience."""
+    out = identity(config)
+    for section, key in (("train", "epochs"), ("train", "steps"), ("score", "patience")):
+        out.get(section, {}).pop(key, None)
     return out
 
 

@@ -332,3 +332,20 @@ def test_the_paper_preset_still_makes_the_committed_runs(mnist_means, monkeypatc
             config = resolve(dataclasses.replace(config, score={**config.score,
                                                                 "patience": patience}))
         assert config.run_id == row["run_id"], (where, row["update"], row["seed"])
+
+
+def test_a_setting_added_later_is_in_the_id_only_when_changed(monkeypatch):
+    """config.identity: an IF_CHANGED setting at its default leaves the id as a config written
+    before it existed; another value changes it (tested on a stand-in: update, whose default
+    is alternating)."""
+    from ganbench import config as config_module
+
+    monkeypatch.setattr(config_module, "ID_IF_CHANGED", {("train", "update"): "alternating"})
+    base = config_module.RunConfig("mlp", "mlp", "minimax", "ring-2d").to_dict()
+    old = {**base, "train": {k: v for k, v in base["train"].items() if k != "update"}}
+    at_default = {**base, "train": {**base["train"], "update": "alternating"}}
+    changed = {**base, "train": {**base["train"], "update": "simultaneous"}}
+    assert config_module.identity(at_default) == config_module.identity(old)
+    assert config_module.identity(changed) != config_module.identity(old)
+    assert config_module.with_defaults(old)["train"]["update"] == "alternating"
+    assert "update" not in old["train"]  # identity and with_defaults copy, never mutate

@@ -1,5 +1,16 @@
-"""ganbench's Algorithm 1 loop against a bare PyTorch loop doing the same updates on the same
-modules (MLPs of the paper's MNIST size, batch 100). Target: within 5% per step.
+"""Per-step overhead (issue 20, item 2): ganbench's training against the bare PyTorch loop of
+``benchmarks/loops.py`` (the same modules, optimizers, updates and data sampling), on one
+thread, the two taking turns round by round (``loops.Interleaved``: a shared machine's load
+falls on both alike). Targets: the toy run at most 1.1x the bare loop; the paper's step no
+slower than it.
+
+- toy: the README's ring-2d example (64-64 MLPs, 2,000 steps, Adam), ganbench's whole
+  training stage as ``ganbench train`` runs it (config.json, the record, checkpoints every
+  1,000 steps, the loss curve, divergence checks);
+- paper: the paper preset's MNIST networks (alternating, k = 1), 30 steps on the CPU (500 on
+  CUDA), ganbench's Trainer (an epoch's one checkpoint is 1/500 of its steps).
+
+The benchmark's own time is a round of both; the ratios are in extra_info and the summary.
 
     make bench    # or: pytest benchmarks/test_bench_train.py --benchmark-only -o addopts=""
 """
@@ -8,79 +19,39 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ganbench.train import MinibatchSampler, NoisePrior, Schedule, Trainer
-
-STEPS = 30
-M = 100
-OPT = {"name": "sgd", "lr": 0.1, "discriminator_lr": None, "betas": [0.5, 0.999],
-       "momentum": 0.5, "momentum_final": None, "momentum_start_epoch": 1,
-       "momentum_saturate_epoch": 250, "lr_decay": 1.0, "lr_min": 0.0, "weight_decay": 0.0}
-
-
-def _modules(device):
-    torch.manual_seed(0)
-    G = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-                      nn.Linear(1200, 784), nn.Sigmoid()).to(device)
-    D = nn.Sequential(nn.Linear(784, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-                      nn.Linear(1200, 1), nn.Flatten(0)).to(device)
-    data = torch.rand(10000, 784, device=device)
-    return G, D, data
-
-
-class NonSaturating:
-    def discriminator_loss(self, r, f):
-        return F.softplus(-r).mean() + F.softplus(f).mean()
-
-    def generator_loss(self, f):
-        return F.softplus(-f).mean()
-
-
-def bare_loop(G, D, data, steps, device):
-    """What a researcher would write by hand: the same updates, nothing else."""
-    opt_d = torch.optim.SGD(D.parameters(), lr=0.1, momentum=0.5)
-    opt_g = torch.optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
-    for _ in range(steps):
-        real = data[torch.randint(len(data), (M,), device=device)]
-        z = torch.rand(M, 100, device=device) * 2 - 1
-        with torch.no_grad():
-            fake = G(z)
-        d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        z = torch.rand(M, 100, device=device) * 2 - 1
-        g_loss = F.softplus(-D(G(z))).mean()
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return g_loss.item()
-
-
-def ganbench_loop(G, D, data, steps, device):
-    schedule = Schedule(iterations=steps, discriminator_steps=1, batch_size=M,
-                        update="alternating", log_every=50, checkpoint_every=10**9)
-    trainer = Trainer(G, D, NonSaturating(), MinibatchSampler(data, M, seed=0),
-                      NoisePrior("uniform", 100, 1.0, device, seed=1), dict(OPT), schedule)
-    trainer.run()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return trainer.curve.rows[-1]
-
+from benchmarks import loops
+from ganbench.runner import prepare
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+def test_toy_overhead(benchmark, timings):
+    torch.set_num_threads(1)
+    exp = prepare(loops.toy_config(threads=1))
+    turns = loops.Interleaved({"bare": lambda: loops.bare_loop(exp, loops.TOY_STEPS),
+                               "ganbench": lambda: loops.ganbench_stage(exp)})
+    loops.bare_loop(exp, 20)  # warm-up: the first optimizer step imports torch._dynamo
+    benchmark.pedantic(turns, rounds=5, iterations=1)
+    ratio = turns.ratio("ganbench", "bare")
+    benchmark.extra_info.update(steps=loops.TOY_STEPS, threads=1, seconds=turns.results,
+                                ratio=ratio, **loops.machine())
+    timings["toy_bare"], timings["toy_ganbench"] = turns.best("bare"), turns.best("ganbench")
+    timings["toy_ratio"] = ratio
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("loop", [bare_loop, ganbench_loop], ids=["bare", "ganbench"])
-def test_training_loop(benchmark, loop, device):
-    dev = torch.device(device)
-    G, D, data = _modules(dev)
-    steps = STEPS if device == "cpu" else 500
-    loop(G, D, data, 3, dev)  # warm-up
-    benchmark.extra_info["steps"] = steps
-    benchmark.pedantic(loop, args=(G, D, data, steps, dev), rounds=5, iterations=1)
+def test_paper_overhead(benchmark, device, timings):
+    torch.set_num_threads(1)
+    exp = loops.paper_experiment("alternating")
+    steps = 30 if device == "cpu" else 500
+    turns = loops.Interleaved({"bare": lambda: loops.bare_loop(exp, steps, device),
+                               "ganbench": lambda: loops.ganbench_loop(exp, steps, device)})
+    loops.ganbench_loop(exp, 3, device)  # warm-up
+    benchmark.pedantic(turns, rounds=5, iterations=1)
+    ratio = turns.ratio("ganbench", "bare")
+    benchmark.extra_info.update(steps=steps, threads=1, seconds=turns.results, ratio=ratio,
+                                **loops.machine())
+    timings[f"paper_bare_{device}"] = turns.best("bare", steps)
+    timings[f"paper_ganbench_{device}"] = turns.best("ganbench", steps)
+    timings[f"paper_ratio_{device}"] = ratio

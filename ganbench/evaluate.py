@@ -119,6 +119,10 @@ class ParzenMetric:
         return {"n_valid": self.n_valid, "n_test": self.n_test,
                 "sigmas": [float(s) for s in DEFAULT_SIGMAS]}
 
+    def compares_with(self) -> dict[str, int | None]:
+        """The examples it reads (``ganbench.references``): validation and test."""
+        return {"valid": self.n_valid, "test": self.n_test}
+
     def compute(self, samples: torch.Tensor, dataset: Any) -> dict[str, float]:
         from ganbench.parzen import parzen_log_likelihood
 
@@ -188,9 +192,13 @@ class MemoisedDataset:
     of the same data, such as ``samples[:n][i:i + batch]`` or ``splits["test"][:n_real]`` taken
     again by the next metric, are the same tensor. The cache keeps each input alive, so its
     memory cannot be reused for another tensor while the cache lives: it is valid for one
-    evaluation and is dropped with it. Answers are copies: a caller may change them."""
+    evaluation and is dropped with it. Answers are copies: a caller may change them.
+
+    A dataset with ``features_and_classify(x) -> (features, probabilities)`` answers both
+    ``features(x)`` and ``classify(x)`` from that one call (one forward pass of its network)."""
 
     CACHED = ("features", "classify", "classify_channels")
+    PAIRED = ("features", "classify")  # answered together by features_and_classify
 
     def __init__(self, dataset: Any):
         self._dataset = dataset
@@ -215,15 +223,21 @@ class MemoisedDataset:
         return value
 
     def _memoised(self, name: str, fn: Any) -> Any:
+        both = getattr(self._dataset, "features_and_classify", None)
+        paired = name in self.PAIRED and callable(both)
+        source = "features_and_classify" if paired else name
+
         def call(x: Any) -> Any:
             if not isinstance(x, torch.Tensor) or x.is_inference():  # no version counter
                 return fn(x)
-            key = (name, x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, str(x.device),
+            key = (source, x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, str(x.device),
                    x._version)
             if key not in self._memo:
-                self._calls[name] = self._calls.get(name, 0) + 1
-                self._memo[key] = (x, fn(x))
+                self._calls[source] = self._calls.get(source, 0) + 1
+                self._memo[key] = (x, both(x) if paired else fn(x))
             out = self._memo[key][1]
+            if paired:
+                out = out[self.PAIRED.index(name)]
             return out.clone() if isinstance(out, torch.Tensor) else out
         call.__name__ = call.__qualname__ = name
         call.__doc__ = getattr(fn, "__doc__", None)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ganbench.config import NOT_IN_ID
 from ganbench.errors import ConfigError
-from ganbench.results import PROTOCOL, differences, plain, protocol_columns, protocol_key
+from ganbench.results import MADE_BY, PROTOCOL, differences, plain, protocol_columns, protocol_key
 
 DEFAULT_BY = ("generator", "discriminator", "loss", "dataset")
 FORMATS = ("markdown", "html", "csv")
@@ -132,12 +132,12 @@ def variant_columns(frame: pd.DataFrame, by: list[str]) -> list[str]:
     keys = frame[by].astype(str)
     out = []
     for column in frame.columns:
-        if "." not in column or column in by or column in _IGNORED or column.startswith(PROTOCOL):
+        if "." not in column or column in by or column in _IGNORED or column.startswith((PROTOCOL, *MADE_BY)):
             continue
-        values = frame[column].astype(str)
-        if values.nunique() < 2:
+        values = frame[column].astype(str)  # None stays missing (pandas 3): count it as a value
+        if values.nunique(dropna=False) < 2:  # (train.ema unset beside 0.999 splits variants)
             continue
-        if (values.groupby([keys[c] for c in by]).nunique() > 1).any():
+        if (values.groupby([keys[c] for c in by]).nunique(dropna=False) > 1).any():
             out.append(column)
     return out
 
@@ -215,6 +215,7 @@ def leaderboard(frame: pd.DataFrame, metric: str = "parzen_mean", by: list[str] 
     ``vs_best`` (in words) and ``best_run`` (its best seed's run). ``attrs["notes"]``: what
     the numbers mean, and per dataset what was left out and why."""
     by = list(DEFAULT_BY if by is None else by)
+    stale = int((frame["status"] == "stale").sum()) if "status" in frame.columns else 0
     frame = _check(frame, metric, by)
     higher = _higher_is_better(metric, higher_is_better)
     options = variant_columns(frame, by)
@@ -230,6 +231,8 @@ def leaderboard(frame: pd.DataFrame, metric: str = "parzen_mean", by: list[str] 
     frame["_seed"] = (frame["seed"].map(lambda s: None if plain(s) is None else str(plain(s)))
                       if "seed" in frame.columns else None)
     notes = _method_notes(metric, higher)
+    if stale:  # made by other plugin versions or sources (ganbench.identity): never pooled
+        notes.append(f"{stale} stale run(s) left out: made by other plugin versions or sources.")
     frame["_used"] = False
     expected: dict[str, set[str]] = {}
     for name, group in frame.groupby("_group", sort=True):

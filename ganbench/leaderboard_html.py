@@ -59,6 +59,12 @@ def cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]], list[list[An
              *(["count"] * left_out), "words"]
     shown, sort_keys = [], []
     for _, r in table.iterrows():
+        if r.get("reference", False) in (True,):  # ganbench.references: a value, no counts
+            shown.append(["ref", *[str(r[k]) for k in keys], _num(r["mean"]), _MISSING,
+                          _MISSING, _MISSING, *([_MISSING] * left_out), str(r["vs_best"])])
+            sort_keys.append([None, *[str(r[k]) for k in keys], _key(r["mean"]), None, None,
+                              None, *([None] * left_out), None])
+            continue
         std = "" if _num(r["std"]) == _MISSING else f" ± {_num(r['std'])}"
         ci = _MISSING if _num(r["ci95_low"]) == _MISSING else \
             f"[{_num(r['ci95_low'])}, {_num(r['ci95_high'])}]"

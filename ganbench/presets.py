@@ -11,7 +11,8 @@ the path of a TOML file); any TOML file is a preset too, by its path.
 
 A value written ``{from = "train_mean", digits = N}`` is computed for each run from its own
 dataset (the mean of each element of the training split, flattened, rounded to N decimals),
-and ``{from = "input", name = NAME}`` is a value the user passes in (``inputs``).
+``{from = "input", name = NAME}`` a value the user passes in (``inputs``), and ``{from =
+"setting", name = PATH, times = K}`` another setting of the run (after the axes), times K.
 """
 
 from __future__ import annotations
@@ -41,15 +42,17 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "budget": ("label", "epochs", "steps", "seeds", "out", "export_generators", "row_suffix",
                "committed"),
     "input": ("help",),
-    "table": ("name", "header", "row", "notes", "published", "columns", "reference"),
-    "column": ("error", "unit", "metric", "requires", "missing", "empty", "run", "axes"),
+    "table": ("name", "header", "row", "rows", "notes", "published", "columns", "reference"),
+    "column": ("error", "unit", "metric", "value", "match", "digits", "scale", "requires",
+               "missing", "empty", "run", "axes"),
     "reference": ("model", "column", "n"),
     "outputs": ("figure", "figure_caption", "generators"),
     "committed": ("title", "root", "generators"),
 }
 REQUIRED = {"": ("run", "budgets"), "run": PARTS, "budgets": ("default",)}
 ERRORS = ("per-run", "between-runs")
-DERIVED = {"train_mean": ("from", "digits"), "input": ("from", "name")}
+DERIVED = {"train_mean": ("from", "digits"), "input": ("from", "name"),
+           "setting": ("from", "name", "times")}
 
 
 @dataclass(frozen=True)
@@ -155,9 +158,9 @@ def short(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
 
-def value_at(config: RunConfig, path: str) -> Any:
-    """The value of the setting ``path`` (an axis) in a config."""
-    node: Any = config.to_dict()
+def value_at(config: RunConfig | dict[str, Any], path: str) -> Any:
+    """The value of the setting ``path`` (an axis) in a config (or a config's dict)."""
+    node: Any = config.to_dict() if isinstance(config, RunConfig) else config
     for part in path.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
@@ -211,6 +214,11 @@ def _derive(run: dict[str, Any], inputs: dict[str, Any], preset: str) -> dict[st
         if isinstance(value, dict) and "from" in value:
             if value["from"] != kind:
                 return value
+            if kind == "setting":  # another setting of the run, as the axes left it
+                if type(node := value_at(run, value["name"])) not in (int, float):
+                    raise ConfigError(f"preset {preset!r}: {where} = {value}: {value['name']} "
+                                      f"must be a number set in [run] or [axes], got {node!r}")
+                return node * value.get("times", 1)
             if kind == "input":
                 if inputs.get(value["name"]) is None:
                     raise ConfigError(f"preset {preset!r}: {where} needs the input "
@@ -223,6 +231,7 @@ def _derive(run: dict[str, Any], inputs: dict[str, Any], preset: str) -> dict[st
         return value
 
     run = walk(run, "run", "input")  # inputs first: a dataset's options may need them
+    run = walk(run, "run", "setting")
     return walk(run, "run", "train_mean")
 
 
@@ -306,8 +315,14 @@ def check(data: dict[str, Any], name: str) -> None:
             raise ConfigError(f"preset {name!r}: budgets.{key} gives epochs and steps: one")
     for key, spec in data.get("inputs", {}).items():
         keys(spec, f"inputs.{key}", "input")
-    table = data.get("table", {})
+    table, axes = data.get("table", {}), [short(p) for p in data.get("axes", {})]
     keys(table, "table", "table")
+    for at, given in [("table.rows", table.get("rows", [])), *(  # axes' short names
+            (f"table.columns.{k}.match", c.get("match", {})) for k, c in
+            table.get("columns", {}).items() if isinstance(c, dict))]:
+        if unknown := [k for k in given if k not in axes]:
+            raise ConfigError(f"preset {name!r}: {at} names no axis {unknown[0]!r}; axes: "
+                              f"{', '.join(axes) or 'none'}")
     for key, column in table.get("columns", {}).items():
         where = f"table.columns.{key}"
         keys(column, where, "column")
@@ -349,10 +364,10 @@ def _check_run(run: Any, where: str, name: str, required: bool = False) -> None:
         if isinstance(value, dict) and "from" in value:
             fields = DERIVED.get(value["from"])
             if fields is None or set(value) - set(fields) or (
-                    value["from"] == "input" and "name" not in value):
+                    value["from"] in ("input", "setting") and "name" not in value):
                 raise ConfigError(f"preset {name!r}: {at} = {value}: a derived value is "
-                                  '{from = "train_mean", digits = N} or {from = "input", '
-                                  "name = NAME}")
+                                  '{from = "train_mean", digits = N}, {from = "input", '
+                                  'name = NAME} or {from = "setting", name = PATH, times = K}')
         elif isinstance(value, dict):
             for k, v in value.items():
                 derived(v, f"{at}.{k}")

@@ -79,6 +79,8 @@ class SweepProgress:
         self.total, self.finished = total, already
         self.counts = {"done": 0, "diverged": 0, "failed": 0, "interrupted": 0}
         self.current: dict[Any, tuple[str, float]] = {}
+        self.trained_elsewhere: list[str] = []  # run ids another process trained meanwhile
+        self.held_elsewhere: set[str] = set()  # run ids another process holds now
         self.durations: list[float] = []
         self.parallel = max(1, parallel)
         self.drawn = 0
@@ -89,11 +91,29 @@ class SweepProgress:
             self.current[worker] = (text, time.perf_counter())
             self._draw()
 
-    def finished_run(self, worker: Any, record: dict[str, Any], text: str) -> None:
+    def idle(self, worker: Any) -> None:
+        """The worker's run went back (another process holds it): nothing finished."""
+        with self.lock:
+            self.current.pop(worker, None)
+            self._draw()
+
+    def held(self, run_ids: set[str]) -> None:
+        """The runs another process holds now (shown on the overall line)."""
+        with self.lock:
+            if run_ids != self.held_elsewhere:
+                self.held_elsewhere = set(run_ids)
+                self._draw()
+
+    def finished_run(self, worker: Any, record: dict[str, Any], text: str, *,
+                     elsewhere: bool = False) -> None:
+        """A run finished; ``elsewhere``: another process trained it (its record was read)."""
         with self.lock:
             _, since = self.current.pop(worker, (text, None))
-            if since is not None:
+            if since is not None and not elsewhere:
                 self.durations.append(time.perf_counter() - since)
+            if elsewhere:
+                self.trained_elsewhere.append(str(record.get("run_id")))
+            self.held_elsewhere.discard(record.get("run_id"))
             self.finished += 1
             status = record.get("status", "failed")
             self.counts[status if status in self.counts else "failed"] += 1
@@ -104,6 +124,8 @@ class SweepProgress:
 
     def _line(self, record: dict[str, Any], text: str) -> str:
         line = f"[{self.finished}/{self.total}] {record.get('run_id')} {text}: {record.get('status')}"
+        if record.get("run_id") in self.trained_elsewhere:
+            line += " (trained by another process)"
         if record.get("reason"):
             line += f" ({' '.join(str(record['reason']).split())[:200]})"
         if record.get("parzen_mean") is not None:
@@ -119,8 +141,12 @@ class SweepProgress:
         failed = self.counts["failed"] + self.counts["diverged"]
         stopped = (f", {self.counts['interrupted']} interrupted" if self.counts["interrupted"]
                    else "")
-        return (f"sweep: {self.finished}/{self.total} runs finished, {failed} failed or "
-                f"diverged{stopped}, {len(self.current)} running, time left {_clock(eta)}")
+        others = (f", {len(self.trained_elsewhere)} trained by another process"
+                  if self.trained_elsewhere else "")
+        held = (f", {len(self.held_elsewhere)} being trained by another process"
+                if self.held_elsewhere else "")
+        return (f"sweep: {self.finished}/{self.total} runs finished{others}, {failed} failed or "
+                f"diverged{stopped}, {len(self.current)} running{held}, time left {_clock(eta)}")
 
     def _clear(self) -> None:
         if self.live and self.drawn:

@@ -22,7 +22,8 @@ FAILED = "failed"  # an error during training: retried by the next sweep
 INTERRUPTED = "interrupted"  # Ctrl-C, a kill, or a lock no longer held: resumed by a rerun
 PARTIAL = "partial"  # reproduce --no-train: the best generator so far of an unfinished run
 NOT_STARTED = "not started"
-STATUSES = (RUNNING, DONE, DIVERGED, FAILED, INTERRUPTED, PARTIAL, NOT_STARTED)
+STALE = "stale"  # made by other plugin versions or sources (ganbench.identity): shown, not written
+STATUSES = (RUNNING, DONE, DIVERGED, FAILED, INTERRUPTED, PARTIAL, NOT_STARTED, STALE)
 FINAL = (DONE, DIVERGED)  # a run in one of these is never trained again
 
 

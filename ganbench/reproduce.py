@@ -12,25 +12,30 @@ the preset's figure and the selected generators.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ganbench import evaluate, plugins, presets
 from ganbench.config import RunConfig
+from ganbench.preset_table import (  # noqa: F401  (the table, importable from here as before)
+    PUBLISHED,
+    THIS_RUN,
+    between_runs_cell,
+    markdown,
+    per_run_cell,
+    spec_of,
+    table,
+    write_table,
+)
 from ganbench.presets import Preset, short
 from ganbench.runner import prepare, resolve_device
 from ganbench.scoring import export_generator, load_generator
 from ganbench.store import BEST, CHECKPOINT, Store, load_checkpoint, read_json
-
-PUBLISHED, THIS_RUN = "published", "this run"  # the table's ``source`` column
 
 
 @dataclass
@@ -55,129 +60,11 @@ def real_data_reference(dataset: str, n: int = 10000, device: str | None = None,
                      values["parzen_sigma"], time.perf_counter() - started)
 
 
-# --- the table ------------------------------------------------------------------------------
-
-def _epochs(record: dict[str, Any]) -> str:
-    """Epochs trained, as a table shows them: whole epochs, fractions for tiny budgets."""
-    epochs = float(record["epochs"])
-    return str(round(epochs)) if epochs >= 10 else f"{epochs:.3g}"
-
-
-def per_run_cell(runs: list[dict[str, Any]], metric: str = "parzen") -> str:
-    """The mean over the finished runs, the mean of their standard errors, the spread between
-    seeds; unfinished runs (``partial``) listed beside, averaged only when none finished."""
-    mean, se = f"{metric}_mean", f"{metric}_stderr"
-    scored = [r for r in runs if r.get(mean) is not None]
-    finished = [r for r in scored if r.get("status") == "done"]
-    partial = [r for r in scored if r.get("status") == "partial"]
-    counted = finished or partial
-    if counted:
-        means = np.array([r[mean] for r in counted])
-        stderr = float(np.mean([r[se] for r in counted]))
-        if len(counted) > 1:
-            spread = float(np.std(means, ddof=1))
-            cell = f"{means.mean():.1f} +- {stderr:.1f} (seed sd {spread:.1f}, {len(counted)} seeds)"
-        else:
-            cell = f"{means.mean():.1f} +- {stderr:.1f} (1 seed)"
-        if not finished:
-            cell += (f"; unfinished runs only, at {', '.join(_epochs(r) for r in partial)} "
-                     "epochs (best generator so far)")
-    else:
-        cell = "no finished run"
-    others = Counter(r.get("status") or "not started" for r in runs
-                     if r not in finished and r not in partial)
-    if others:  # e.g. "1 of 3 runs not started", "2 of 3 runs: 1 diverged, 1 failed"
-        if len(others) == 1:
-            what = f" {next(iter(others))}"
-        else:
-            what = ": " + ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
-        cell += f"; {sum(others.values())} of {len(runs)} runs{what}"
-    if partial and finished:
-        cell += "; not in the mean, unfinished: " + ", ".join(
-            f"seed {r.get('seed', '?')} at {_epochs(r)} epochs ({r[mean]:.1f})" for r in partial)
-    return cell
-
-
-def between_runs_cell(runs: list[dict[str, Any]], unit: str = "runs",
-                      metric: str = "parzen") -> str | None:
-    """The mean of the runs' scores and its standard error over the runs (None: no score)."""
-    scores = np.array([r[f"{metric}_mean"] for r in runs if r.get(f"{metric}_mean") is not None])
-    if not len(scores):
-        return None
-    se = scores.std(ddof=1) / math.sqrt(len(scores)) if len(scores) > 1 else float("nan")
-    return f"{scores.mean():.1f} +- {se:.1f} ({len(scores)} {unit})"
-
-
-def _spec(preset: Preset) -> dict[str, Any]:
-    """The preset's table, or by default one column of Parzen scores over the seeds."""
-    return {"name": "table", "columns": {"parzen (nats)": {}}, **preset.table_spec}
-
-
-def table(preset: Preset, records: list[dict[str, Any]], reference: Reference | None = None,
-          *, quick: bool = False, columns: dict[str, list[dict[str, Any]] | None] | None = None
-          ) -> pd.DataFrame:
-    """The preset's table: its published rows, then one row per value of its axes but the
-    seed (``records``: the preset's runs, tagged with their axis values), then the reference.
-    ``columns``: the records of each column that has runs of its own (None: its input was
-    not given)."""
-    spec, columns = _spec(preset), columns or {}
-    names = list(spec["columns"])
-    rows = [{"model": p["model"], **{c: (f"{p[c]['mean']:g} +- {p[c]['stderr']:g}" if c in p
-                                         else "") for c in names}, "source": PUBLISHED}
-            for p in spec.get("published", [])]
-    suffix = preset.budget(quick).get("row_suffix", "")
-    keys = [p for p in preset.axes if p != "seed"]
-    for combo in itertools.product(*[preset.axes[p] for p in keys]):
-        values = {short(p): v for p, v in zip(keys, combo)}
-        runs = [r for r in records if all(r.get(k) == v for k, v in values.items())]
-        if not runs:
-            continue
-        row: dict[str, Any] = {"model": spec.get("row", "{values}{suffix}").format(
-            **values, values=", ".join(map(str, values.values())), suffix=suffix) or preset.name}
-        for name, column in spec["columns"].items():
-            own = "run" not in column and "axes" not in column
-            group = runs if own else columns.get(name)
-            if group is None:
-                row[name] = column.get("missing", "not run")
-                continue
-            group = group if own else [r for r in group
-                                       if all(r.get(k) == v for k, v in values.items())]
-            metric = column.get("metric", "parzen")
-            if column.get("error", "per-run") == "per-run":
-                row[name] = per_run_cell(group, metric)
-            else:
-                cell = between_runs_cell(group, column.get("unit", "runs"), metric)
-                row[name] = cell if cell is not None else column.get("empty", "no score")
-        rows.append({**row, "source": THIS_RUN})
-    if reference is not None:
-        column = spec.get("reference", {}).get("column", names[0])
-        rows.append({"model": reference.model, **{c: "" for c in names},
-                     column: f"{reference.mean:.1f} +- {reference.stderr:.1f} "
-                             f"(sigma {reference.sigma:.3f})", "source": THIS_RUN})
-    return pd.DataFrame(rows, columns=["model", *names, "source"])
-
-
-def markdown(frame: pd.DataFrame, header: str, notes: str = "") -> str:
-    """The table in markdown under ``header``, without its ``source`` column, then notes."""
-    names = [c for c in frame.columns if c != "source"]
-    lines = [header, "", "| " + " | ".join(names) + " |", "|---" * len(names) + "|"]
-    lines += ["| " + " | ".join(str(r[c]) for c in names) + " |" for r in frame.to_dict("records")]
-    return "\n".join(lines) + "\n\n" + notes
-
-
-def write_table(frame: pd.DataFrame, out: Path, header: str, notes: str = "",
-                name: str = "table1") -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    csv, md = out / f"{name}.csv", out / f"{name}.md"
-    frame.to_csv(csv, index=False)
-    md.write_text(markdown(frame, header, notes))
-    return csv, md
-
-
 # --- the command ----------------------------------------------------------------------------
 
 def run_preset(preset: str | Path | Preset, *, quick: bool = False, seeds: int | None = None,
-               epochs: float | None = None, update: str = "both", device: str | None = None,
+               epochs: float | None = None, steps: int | None = None,
+               metrics: list[str] | None = None, update: str = "both", device: str | None = None,
                inputs: dict[str, Any] | None = None, only: dict[str, list[Any]] | None = None,
                workers: int | None = None, executor: str = "local", store=None,
                out: Path | None = None, quiet: bool = True, no_train: bool = False,
@@ -186,18 +73,21 @@ def run_preset(preset: str | Path | Preset, *, quick: bool = False, seeds: int |
     ``preset``: a name, the path of a TOML file, or a Preset. ``update``: one value of the
     ``update`` axis, or "both"; ``only``: axis -> values, in general; ``inputs``: the values
     the preset's ``[inputs]`` name (a column that requires a missing one is left empty);
-    ``committed``: re-score the preset's committed generators (default: the budget's)."""
+    ``committed``: re-score the preset's committed generators (default: the budget's);
+    ``metrics``: every run's metrics, over the preset's (they are not part of run ids)."""
     preset = preset if isinstance(preset, Preset) else presets.find(preset)
     store = store or Store()
     resolve_device(device)
     only = {**({"update": [update]} if update != "both" else {}), **(only or {})}
     inputs = {k: v for k, v in (inputs or {}).items() if v is not None}
-    budget = preset.settings(quick=quick, seeds=seeds, epochs=epochs)
-    kwargs = dict(quick=quick, seeds=seeds, epochs=epochs, only=only, inputs=inputs)
-    runs, spec = preset.runs(**kwargs), _spec(preset)
+    budget = preset.settings(quick=quick, seeds=seeds, epochs=epochs, steps=steps)
+    kwargs = dict(quick=quick, seeds=seeds, epochs=epochs, steps=steps, only=only, inputs=inputs)
+    runs, spec = preset.runs(**kwargs), spec_of(preset)
     groups = {name: None if column.get("requires") and column["requires"] not in inputs
               else preset.runs(column=name, **kwargs)
               for name, column in spec["columns"].items() if "run" in column or "axes" in column}
+    for run in [*runs, *(r for g in groups.values() for r in g or [])] if metrics else []:
+        run.config.score["metrics"] = list(metrics)
     per_epoch = _check([*runs, *(r for g in groups.values() for r in g or [])])  # before any trains
     amount = (f"{budget['epochs']:g} epochs" if budget.get("epochs") is not None
               else f"{budget.get('steps') or 'default'} steps")
@@ -221,10 +111,16 @@ def run_preset(preset: str | Path | Preset, *, quick: bool = False, seeds: int |
     out = out or Path(budget.get("out", f"{preset.name}-{'quick' if quick else 'results'}"))
     csv, md = write_table(frame, out, header, notes, spec["name"])
     names = [short(p) for p in preset.axes]
-    _write_runs(records, out, names)
+    _write_runs(records, out, [*names, *(c["value"] for c in spec["columns"].values()
+                                         if "value" in c)])
     _write_validation_curves(records, store, out, names, per_epoch)
     echo("")
     echo(markdown(frame, header, notes))
+    if ref:  # the dataset's real-data and memoriser rows, under the runs' protocol
+        from ganbench.references import print_under
+
+        print_under(store, [r["run_id"] for r in records if r.get("status") == "done"],
+                    device, echo)
     _figure_and_generators(preset, budget, records, store, out, device, echo)
     echo(f"table written to {csv} and {md} ({time.perf_counter() - started:.0f} s)")
     if budget.get("committed", False) if committed is None else committed:
@@ -311,8 +207,9 @@ RUN_COLUMNS = ["run_id", "status", "reason", "parzen_mean", "parzen_stderr", "pa
 
 
 def _write_runs(records: list[dict[str, Any]], out: Path, axes: list[str]) -> None:
-    """Each run's provenance beside the table: wall time, hardware, steps, scores."""
-    keys = [*axes, *RUN_COLUMNS]
+    """Each run's provenance beside the table: wall time, hardware, steps, scores (``axes``:
+    the axes' and the table's value columns)."""
+    keys = list(dict.fromkeys([*axes, *RUN_COLUMNS]))
     pd.DataFrame([{k: r.get(k) for k in keys} for r in records]).to_csv(out / "runs.csv",
                                                                          index=False)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ganbench.config import PARTS, SECTIONS, with_defaults
+from ganbench.identity import STALE, STALE_DIR, moved_aside, stale_note, stale_reasons
 from ganbench.store import CONFIG, RECORD, Store, read_json
 
 FIRST = ["run_id", "status", *PARTS, "seed"]
@@ -20,6 +22,8 @@ RECORD_COLUMNS = ["steps", "epochs", "wall_time", "device", "reason", "failed_st
 # samples used, settings, declared directions), as canonical JSON, without provenance (the
 # plugin's distribution and version) or timing, so that runs scored alike have equal cells.
 PROTOCOL = "protocol."
+VERSION, SOURCE = "version.", "source."  # what made a run: ganbench.identity
+MADE_BY = (VERSION, SOURCE)
 PARZEN_PROTOCOL = ("parzen_n_samples", "parzen_n_valid", "parzen_n_test")
 _NOT_PROTOCOL = {"distribution", "version", "seconds", "wall_time"}
 
@@ -63,30 +67,49 @@ def row(run_id: str, config: dict[str, Any], record: dict[str, Any] | None,
     for name, described in (record.get("metrics") or {}).items():
         out[f"{PROTOCOL}{name}"] = protocol(described)
     out["torch"] = (record.get("versions") or {}).get("torch")
+    out["ganbench_version"] = (record.get("versions") or {}).get("ganbench")
+    for part, made_by in (record.get("plugins") or {}).items():  # ganbench.identity
+        if isinstance(made_by, dict):
+            out[f"{VERSION}{part}"] = made_by.get("version")
+            out[f"{SOURCE}{part}"] = made_by.get("source")
     return out
 
 
-def load(store: str | os.PathLike | Store | None = None) -> pd.DataFrame:
+def _load_row(store: Store, run_id: str, folder: Path, moved_to: str | None = None) -> dict:
+    try:
+        config = read_json(folder / CONFIG)
+    except (OSError, ValueError):
+        return {"run_id": run_id, "status": STALE if moved_to else "incomplete",
+                "reason": "no readable config.json", **({"moved_to": moved_to} if moved_to else {})}
+    try:
+        record = read_json(folder / RECORD)
+    except (OSError, ValueError):
+        record = None
+    reasons = stale_note(folder)["reasons"] if moved_to else stale_reasons(record)
+    status = (STALE if reasons else "incomplete" if record is None
+              else store.status(run_id))
+    out = row(run_id, config, record, status)
+    out["stale"] = "; ".join(reasons) or None  # why (ganbench.identity); None: current
+    if moved_to:
+        out["moved_to"] = moved_to  # the folder it was set aside to
+    return out
+
+
+def load(store: str | os.PathLike | Store | None = None, *, stale: bool = False) -> pd.DataFrame:
     """One row per run: its config's parts and options, status, scores, steps, wall time,
-    device, and ``protocol.<metric>`` for each metric that scored it (see PROTOCOL).
+    device, ``protocol.<metric>`` for each metric that scored it (see PROTOCOL), and what
+    made it: ``version.<part>``, ``source.<part>`` (``ganbench.identity``), ``ganbench_version``.
 
     A half-written run folder (no readable config or record) is a row with status
-    ``incomplete``, not an error."""
+    ``incomplete``, not an error. A run made by other plugin versions or sources than those
+    installed is a row with status ``stale`` and the reason in ``stale`` (the leaderboard
+    never pools it); with ``stale=True``, so are the runs set aside in ``.stale/`` (their
+    folder in ``moved_to``)."""
     store = store if isinstance(store, Store) else Store(store)
-    rows = []
-    for run_id in store.run_ids():
-        folder = store.run_dir(run_id)
-        try:
-            config = read_json(folder / CONFIG)
-        except (OSError, ValueError):
-            rows.append({"run_id": run_id, "status": "incomplete", "reason": "no readable config.json"})
-            continue
-        try:
-            record = read_json(folder / RECORD)
-        except (OSError, ValueError):
-            rows.append(row(run_id, config, None, "incomplete"))
-            continue
-        rows.append(row(run_id, config, record, store.status(run_id)))
+    rows = [_load_row(store, run_id, store.run_dir(run_id)) for run_id in store.run_ids()]
+    if stale:
+        rows += [_load_row(store, stale_note(f).get("run_id", f.name), f, f"{STALE_DIR}/{f.name}")
+                 for f in moved_aside(store)]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=FIRST + SCORES + RECORD_COLUMNS)
@@ -106,10 +129,24 @@ def summary_columns(frame: pd.DataFrame) -> list[str]:
     base += metrics + [c for c in ["steps", "wall_time", "device"] if c in frame.columns]
     varying = [
         c for c in frame.columns
-        if "." in c and not c.startswith("protocol.")
+        if "." in c and not c.startswith(("protocol.", *MADE_BY))
         and frame[c].astype(str).nunique(dropna=False) > 1
     ]
-    return base + varying
+    return base + varying + made_by_columns(frame)
+
+
+def made_by_columns(frame: pd.DataFrame) -> list[str]:
+    """``stale`` where a run is, ``ganbench_version``, and each ``version.<part>`` that says
+    more than ganbench's version does (a third party's plugin, or versions that differ)."""
+    out = ["stale"] if "stale" in frame.columns and frame["stale"].notna().any() else []
+    own = frame["ganbench_version"].astype(str) if "ganbench_version" in frame.columns else None
+    if own is not None:
+        out.append("ganbench_version")
+    for column in (c for c in frame.columns if c.startswith(VERSION)):
+        values = frame[column].astype(str)
+        if own is None or values.nunique() > 1 or (values != own).any():
+            out.append(column)
+    return out
 
 
 # ---- protocols: which runs were scored alike ----

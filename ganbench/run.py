@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ganbench import evaluate, seeds
+from ganbench import compute, evaluate, identity, seeds, tensorboard_log
 from ganbench.progress import Progress
 from ganbench.record import DIVERGED, DONE, FAILED, FINAL, INTERRUPTED, RUNNING, RunRecord, now
 from ganbench.record import write as write_record
@@ -74,6 +74,9 @@ def train_run(config, *, store: Store | None = None, device: str | None = None,
     store = store or Store()
     dev = resolve_device(device)
     exp = experiment or prepare(config)
+    tensorboard_log.check(exp.config)  # --tensorboard: installed, writable; before any write
+    compute.threads_from_env()  # a bad GANBENCH_THREADS is bad input too
+    identity.set_aside_if_stale(store, exp.run_id)  # made by other plugin code: never resumed
     previous = _final(store, exp.run_id)
     if previous and not missing_metrics(exp, previous):
         return previous
@@ -117,6 +120,8 @@ def _score_missing(exp: Experiment, folder: Path, dev: torch.device,
         record.update(score_error=str(exc))
         values = {}
     record.add_scores(values)
+    tensorboard_log.scores_only(exp.config, exp.run_id, values, record.selected_step
+                                if record.selected_step is not None else record.steps or 0)
     write_record(folder, record)
     return record.to_dict()
 
@@ -143,15 +148,22 @@ class Lifecycle:
         self.phase = "starting"
         self.record: RunRecord | None = None  # None until the first record is written
         self.trainer: Trainer | None = None
+        self.board: tensorboard_log.Board | None = None  # train.tensorboard's event files
 
     def run(self) -> RunRecord:
         try:
             self.begin()
             self.phase = "training"
-            self.train()
+            threads = compute.threads_for_run(self.exp, self.dev.type)  # ganbench.compute
+            self.record.update(threads=threads)  # this session's training threads
+            with compute.torch_threads(threads):  # restored after
+                self.train()
             if self.record.status == DONE:
                 self.phase = "scoring"
-                self.score()
+                with compute.torch_threads(compute.threads_for(  # scoring: large products
+                        self.exp.config.settings.train.threads, work=compute.LARGE_WORK,
+                        device_type=self.dev.type)):
+                    self.score()
         except KeyboardInterrupt:  # the one place a Ctrl-C is handled
             if self.record is not None:
                 self.record.update(status=INTERRUPTED, reason=_INTERRUPTED[self.phase])
@@ -170,8 +182,11 @@ class Lifecycle:
             run_id=exp.run_id, status=RUNNING, started=now(), device=str(dev),
             device_name=(torch.cuda.get_device_name(dev) if dev.type == "cuda"
                          else platform.processor() or "cpu"),
-            host=platform.node(), versions=versions(), plugins=exp.plugin_versions,
+            host=platform.node(), versions=versions(), plugins=identity.of_config(exp.config),
             extended_from=extended["run_id"] if extended else None)  # said from the start
+        ema = exp.config.settings.train.ema  # which weights are scored, sampled and exported
+        record.update(generator_weights="ema" if ema is not None else "raw",
+                      **({"ema_decay": ema} if ema is not None else {}))
         self.record = record
         write_record(folder, record)
 
@@ -184,12 +199,15 @@ class Lifecycle:
             if (folder / CHECKPOINT).exists():
                 trainer.load_state_dict(load_checkpoint(folder / CHECKPOINT))
                 record.update(resumed_from_step=trainer.step)
+            self.board = tensorboard_log.open_for(exp, trainer)
             progress = Progress(trainer.schedule.iterations, label=f"{exp.run_id} ",
                                 quiet=self.quiet)
 
             def on_log(t: Trainer) -> None:
                 _, d, g, _ = t.curve.rows[-1]
                 progress.update(t.step, d_loss=d, g_loss=g)
+                if self.board is not None:
+                    self.board.log(t)
 
             selector = (Selector(exp, folder, self.dev, trainer.step)
                         if exp.config.settings.score.select == "valid" else None)
@@ -198,12 +216,16 @@ class Lifecycle:
 
             def on_checkpoint(t: Trainer) -> None:
                 if selector is not None:
-                    selector.maybe_score(t)
+                    with compute.matmul_precision("highest"):  # scoring: full float32
+                        selector.maybe_score(t)
+                    if self.board is not None and selector.history:
+                        self.board.selection(selector.history[-1], t.step)
                 atomic_torch_save(folder / CHECKPOINT, t.state_dict())
                 _write_curve(folder, t)
 
             try:
-                trainer.run(on_log=on_log, on_checkpoint=on_checkpoint)
+                with compute.matmul_precision(exp.config.settings.train.matmul_precision):
+                    trainer.run(on_log=on_log, on_checkpoint=on_checkpoint)
             finally:
                 progress.close()
             record.update(status=DONE, reason=None)
@@ -222,6 +244,8 @@ class Lifecycle:
         except Exception as exc:  # e.g. a split too small to score: recorded, never fatal
             self.record.update(score_error=f"{type(exc).__name__}: {exc}")
         _artefacts(self.exp, self.trainer, self.folder, self.dev, self.record)
+        if self.board is not None:
+            self.board.scored(self.record, self.trainer, self.folder / "samples.png")
 
     def finish(self) -> None:
         record, trainer = self.record, self.trainer
@@ -234,6 +258,8 @@ class Lifecycle:
                           epochs=round(trainer.batches / bpe, 4) if bpe else None,
                           wall_time=round(trainer.seconds, 3))
             _write_curve(self.folder, trainer)
+        if self.board is not None:
+            self.board.close()
         record.update(finished=now())
         write_record(self.folder, record)
 
@@ -241,7 +267,8 @@ class Lifecycle:
 def _score(exp: Experiment, trainer: Trainer, record: RunRecord, dev: torch.device) -> None:
     """The evaluation stage on the trained (or selected) generator."""
     try:
-        record.add_scores(evaluate.evaluate(trainer.G, exp.config, exp.dataset, dev))
+        record.add_scores(evaluate.evaluate(trainer.reported_generator, exp.config, exp.dataset,
+                                            dev))
     except evaluate.NonFinite as exc:
         record.update(status=DIVERGED, reason=str(exc), failed_step=trainer.step)
 
@@ -253,7 +280,7 @@ def _artefacts(exp: Experiment, trainer: Trainer, folder: Path, dev: torch.devic
         from ganbench import report
 
         report.loss_curve_png(folder / "losses.csv", folder / "losses.png")
-        samples = evaluate.draw(trainer.G, exp.config, "samples", 1000, dev)
+        samples = evaluate.draw(trainer.reported_generator, exp.config, "samples", 1000, dev)
         report.samples_png(samples, exp.dataset.splits["test"], folder / "samples.png")
     except Exception as exc:  # plots are a convenience
         record.update(artefact_error=f"{type(exc).__name__}: {exc}")
@@ -277,15 +304,16 @@ class Selector:
             return
         if self.history and self.history[-1]["step"] == trainer.step:
             return
-        score = evaluate.validation_score(trainer.G, self.exp.config, self.exp.dataset, self.dev)
+        score = evaluate.validation_score(trainer.reported_generator, self.exp.config,
+                                          self.exp.dataset, self.dev)
         if score is None:
             return
         entry = {"step": trainer.step, **score}
         improved = not self.history or entry["parzen_valid"] > max(
             h["parzen_valid"] for h in self.history)
         if improved:
-            atomic_torch_save(self.folder / BEST, {"step": trainer.step,
-                                                   "generator": trainer.G.state_dict()})
+            atomic_torch_save(self.folder / BEST, {  # the reported generator (EMA with train.ema)
+                "step": trainer.step, "generator": trainer.reported_generator.state_dict()})
         self.history.append(entry)
         atomic_write_json(self.folder / SELECTION, {"history": self.history})
         if self.patience_spent():
@@ -302,7 +330,7 @@ class Selector:
         if not (self.folder / BEST).exists() or not self.history:
             return
         best = load_checkpoint(self.folder / BEST)
-        trainer.G.load_state_dict(best["generator"])
+        trainer.reported_generator.load_state_dict(best["generator"])
         chosen = max(self.history, key=lambda h: h["parzen_valid"])
         record.update(selected_step=int(best["step"]), parzen_valid=chosen["parzen_valid"])
         if trainer.stop_requested:
@@ -331,7 +359,7 @@ def _make_trainer(exp: Experiment, dev: torch.device) -> Trainer:
     prior = NoisePrior(noise.prior, noise.dim, noise.scale, dev,
                        seed=seeds.seed_for(config.seed, "noise"))
     return Trainer(exp.generator.to(dev), exp.discriminator.to(dev), exp.loss, sampler, prior,
-                   config.optimizer, schedule)
+                   config.optimizer, schedule, ema=train.ema)
 
 
 def _write_curve(folder: Path, trainer: Trainer) -> None:

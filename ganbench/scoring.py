@@ -24,9 +24,16 @@ def _build_generator(config: cfg.RunConfig) -> nn.Module:
                   **config.options["generator"])
 
 
+def reported_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The reported generator's weights in a checkpoint: the EMA generator of a run with
+    ``train.ema`` (a checkpoint's ``generator`` is then the raw one, which training resumes
+    from), else ``generator`` (also what a best_generator.pt or an export holds)."""
+    return state.get("generator_ema", state["generator"])
+
+
 def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, cfg.RunConfig]:
     """A generator and its run config from: a run folder (its selected generator if any,
-    else its last checkpoint), a ``checkpoint.pt`` / ``best_generator.pt`` with ``config.json``
+    else its last checkpoint; the EMA generator with ``train.ema``), a ``checkpoint.pt`` / ``best_generator.pt`` with ``config.json``
     beside it, or an exported ``.pt`` holding ``config`` (JSON) and ``generator`` weights."""
     from ganbench.store import load_checkpoint
 
@@ -45,7 +52,7 @@ def load_generator(path: str | Path, device: torch.device) -> tuple[nn.Module, c
     else:
         raise GanbenchError(f"{path}: no config.json beside it and no config inside it")
     generator = _build_generator(config)
-    generator.load_state_dict(state["generator"])
+    generator.load_state_dict(reported_weights(state))
     return generator.to(device).eval(), config
 
 
@@ -56,7 +63,7 @@ def export_generator(run_folder: Path, out: Path) -> Path:
     source = run_folder / BEST if (run_folder / BEST).exists() else run_folder / CHECKPOINT
     state = load_checkpoint(source)
     config = read_json(run_folder / CONFIG)
-    exported = {"config": json.dumps(config, sort_keys=True), "generator": state["generator"],
+    exported = {"config": json.dumps(config, sort_keys=True), "generator": reported_weights(state),
                 "step": int(state["step"]), "run_id": run_folder.name}
     if not _same_export(out, exported):
         atomic_torch_save(out, exported)
@@ -91,6 +98,7 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     ``n_samples`` kernel centres if given, or only ``metrics`` if given: the others' values
     stay as they are) and update its record."""
     from ganbench import evaluate
+    from ganbench.identity import stale_reasons
     from ganbench.record import RunRecord
     from ganbench.record import write as write_record
     from ganbench.runner import prepare, resolve_device
@@ -101,6 +109,10 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
         raise GanbenchError(f"no run {run_id!r} in {store.root} (runs: {known})")
     record = RunRecord.from_dict(read_json(folder / RECORD) if (folder / RECORD).exists()
                                  else {"run_id": run_id})
+    stale = stale_reasons(record.to_dict())  # its numbers came from other plugin code
+    if stale:
+        raise GanbenchError(f"run {run_id} is stale ({'; '.join(stale)}): nothing re-scored; "
+                            f"train it again (ganbench train / sweep) or remove it (ganbench rm)")
     dev = resolve_device(device)
     config = cfg.RunConfig.from_dict(read_json(folder / CONFIG))
     experiment = prepare(config)

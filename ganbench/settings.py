@@ -64,6 +64,20 @@ class TrainSettings:
                                     help="iterations between checkpoints (not part of the run id)")
     log_every: int = setting(50, in_id=False,
                              help="iterations between loss-curve rows and divergence checks")
+    tensorboard: str | None = setting(
+        in_id=False, help="a folder for TensorBoard event files, one subfolder per run "
+                          "(--tensorboard DIR; needs pip install ganbench[tensorboard])")
+    threads: int | None = setting(
+        in_id=False, help="torch CPU threads (None: automatic, one unless the model is large "
+                          "and cores are free; ganbench.compute); changes no number")
+    matmul_precision: str = setting(
+        "highest", choices=("highest", "high", "medium"), in_id=IF_CHANGED,
+        help="torch's float32 matmul precision while training (\"high\": TF32 on CUDA; "
+             "\"medium\": bf16 products on CPU); scoring stays \"highest\"")
+    ema: float | None = setting(
+        in_id=IF_CHANGED,
+        help="decay of an exponential moving average of G's weights, e.g. 0.999 (None: off); "
+             "when set, the averaged generator is the one scored, selected and sampled")
 
     def resolved(self) -> TrainSettings:
         """The budget made canonical: steps or epochs (not both; steps=1000 if neither), and
@@ -92,6 +106,12 @@ class TrainSettings:
         for key in ("checkpoint_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"train.threads must be at least 1 (or unset: automatic), "
+                              f"got {self.threads}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ConfigError(f"train.ema must be a decay between 0 and 1 (exclusive), e.g. "
+                              f"0.999, or unset (no EMA), got {self.ema!r}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ganbench.config import identity
+from ganbench.identity import is_current, stored_record
 from ganbench.store import BEST, CHECKPOINT, CONFIG, RunLocked, Store, atomic_write_bytes, read_json
 from ganbench.train import iterations_for
 
@@ -55,6 +56,8 @@ def extend_from_shorter(exp: Any, store: Store, folder: Path) -> dict[str, Any] 
     for run_id in store.run_ids():
         other = store.run_dir(run_id)
         if run_id == exp.run_id or not (other / CHECKPOINT).exists():
+            continue
+        if not is_current(stored_record(store, run_id)):  # made by other plugin code
             continue
         try:
             theirs = read_json(other / CONFIG)

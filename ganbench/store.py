@@ -26,7 +26,8 @@ DEFAULT_STORE = "ganbench-store"
 CONFIG = "config.json"
 RECORD = "record.json"
 CHECKPOINT = "checkpoint.pt"
-BEST = "best_generator.pt"  # the generator chosen on the validation split (score.select)
+BEST = "best_generator.pt"  # the generator chosen on the validation split (score.select;
+# the EMA generator with train.ema); a checkpoint with train.ema also holds "generator_ema"
 LOCK = ".lock"
 
 
@@ -109,6 +110,14 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def _same_file(f: Any, path: Path) -> bool:
+    """Is the open file ``f`` still the file at ``path`` (not renamed away, not deleted)?"""
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
 class RunLocked(GanbenchError):
     """Another process is training this run."""
 
@@ -166,6 +175,9 @@ class Store:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 raise RunLocked(f"run {run_id} is being trained by another process") from exc
+            if not _same_file(f, folder / LOCK):  # renamed away (set aside, removed) meanwhile
+                fcntl.flock(f, fcntl.LOCK_UN)
+                raise RunLocked(f"run {run_id} was moved by another process; try again")
             try:
                 yield folder
             finally:

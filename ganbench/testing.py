@@ -629,13 +629,20 @@ def check_plugin(kind: str, name: str, *, options: Mapping[str, Any] | None = No
     """Check an installed plugin by kind (``"loss"`` or ``"ganbench.losses"``, ...) and name.
 
     An unknown kind or name raises PluginError (a usage error); a plugin that cannot be
-    imported is a failed ``import`` check."""
+    imported is a failed ``import`` check. ``options`` are checked as ``train --set`` checks
+    them (names against the factory's signature, values of each option's type; ints given
+    for floats made floats): a bad one raises ConfigError, with train's wording."""
     kind = _kind(kind)
     info = plugins.find(kind, name)
     try:
         factory = plugins.load(kind, f"{info.distribution}:{info.name}")
     except PluginError as exc:
         return [CheckResult("import", False, str(exc))]
+    if options:
+        from ganbench import config as cfg  # the checks train applies (config.resolve)
+
+        checked = cfg._resolve_options(kind, name, dict(options))
+        options = {key: checked[key] for key in options}
     where = f"{info.value} from {info.distribution} {info.version}"
     return [CheckResult("import", True, where), *CHECKS[kind](factory, options=options)]
 

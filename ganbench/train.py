@@ -13,6 +13,7 @@ gradients from the same fake batch (the same dropped-out D), applied together.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 
 class Diverged(Exception):
@@ -132,8 +134,8 @@ class Curve:
     columns: tuple[str, ...] = ("step", "d_loss", "g_loss", "seconds")
 
 
-def _requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
+def _requires_grad(params: list[nn.Parameter], flag: bool) -> None:
+    for p in params:
         p.requires_grad_(flag)
 
 
@@ -145,13 +147,41 @@ def _non_finite_parameter(*modules: nn.Module) -> str | None:
     return None
 
 
+class GeneratorEMA:
+    """``train.ema``: an exponential moving average of G's weights, a copy of G at step 0;
+    after every generator update ``ema = decay * ema + (1 - decay) * param`` for each
+    parameter (torch's ``swa_utils.get_ema_multi_avg_fn``: one ``_foreach_lerp_`` per dtype
+    and device), and G's buffers (batch-norm running statistics) copied, not averaged, as
+    StyleGAN2's and BigGAN's EMA do. Training uses the raw G; this one is reported."""
+
+    def __init__(self, generator: nn.Module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(generator).requires_grad_(False)
+        self._average = get_ema_multi_avg_fn(decay)
+        groups: dict[tuple, tuple[list[Tensor], list[Tensor]]] = {}
+        for mine, theirs in zip(self.module.parameters(), generator.parameters(), strict=True):
+            pair = groups.setdefault((mine.device, mine.dtype), ([], []))
+            pair[0].append(mine)
+            pair[1].append(theirs)
+        self._groups = list(groups.values())
+        self._buffers = list(zip(self.module.buffers(), generator.buffers(), strict=True))
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for mine, theirs in self._groups:
+            self._average(mine, theirs, None)
+        for mine, theirs in self._buffers:
+            mine.copy_(theirs)
+
+
 class Trainer:
     """Algorithm 1 over a generator, a discriminator and a loss, with resumable state."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: Any,
                  sampler: MinibatchSampler, noise: NoisePrior, optimizer: dict[str, Any],
-                 schedule: Schedule):
+                 schedule: Schedule, ema: float | None = None):
         self.G, self.D, self.loss = generator, discriminator, loss
+        self.ema = GeneratorEMA(generator, ema) if ema is not None else None
         self.sampler, self.noise, self.opt, self.schedule = sampler, noise, optimizer, schedule
         self.lr_d0 = optimizer["discriminator_lr"] or optimizer["lr"]
         self.lr_g0 = optimizer["lr"]
@@ -160,11 +190,18 @@ class Trainer:
         self.penalty = getattr(loss, "penalty", None)
         self.after_d_step = getattr(loss, "after_discriminator_step", None)
         self.real_for_g = bool(getattr(loss, "needs_real_for_generator", False))
+        # D's parameters, listed once: walking the modules at every step cost 2% of a toy step
+        self.d_params = list(discriminator.parameters())
         self.step = 0  # completed iterations
         self.batches = 0  # data minibatches consumed
         self.seconds = 0.0  # training time before this process (resume)
         self.curve = Curve()
         self.stop_requested = False  # set by a callback (early stopping)
+
+    @property
+    def reported_generator(self) -> nn.Module:
+        """The generator that is scored, selected and sampled: the EMA one with train.ema."""
+        return self.ema.module if self.ema is not None else self.G
 
     # The schedules are set before every update (cheap: a few floats).
     def _set_hyperparameters(self) -> None:
@@ -194,7 +231,7 @@ class Trainer:
 
     def generator_step(self) -> Tensor:
         """Sample m noise samples; update G by descending its objective (D held fixed)."""
-        _requires_grad(self.D, False)
+        _requires_grad(self.d_params, False)
         try:
             fake_logits = self.D(self.G(self.noise.sample(self.schedule.batch_size)))
             if self.real_for_g:
@@ -207,7 +244,9 @@ class Trainer:
             g_loss.backward()
             self.opt_g.step()
         finally:
-            _requires_grad(self.D, True)
+            _requires_grad(self.d_params, True)
+        if self.ema is not None:
+            self.ema.update()
         return g_loss.detach()
 
     def simultaneous_step(self) -> tuple[Tensor, Tensor]:
@@ -235,6 +274,8 @@ class Trainer:
         self.opt_g.step()
         if self.after_d_step is not None:
             self.after_d_step(self.D)
+        if self.ema is not None:
+            self.ema.update()
         return d_loss.detach(), g_loss.detach()
 
     def run(self, *, on_log: Callable[[Trainer], None] | None = None,
@@ -243,7 +284,7 @@ class Trainer:
         s = self.schedule
         self.G.train()
         self.D.train()
-        window = torch.zeros(s.log_every, 2, device=self.noise.device)
+        window: list[Tensor] = []  # d, g losses of each step; stacked once per window
         filled, started = 0, time.perf_counter()
         seconds0 = self.seconds
         while self.step < s.iterations and not self.stop_requested:
@@ -253,8 +294,7 @@ class Trainer:
                 for _ in range(s.discriminator_steps):
                     d_loss = self.discriminator_step()
                 g_loss = self.generator_step()
-            window[filled, 0] = d_loss
-            window[filled, 1] = g_loss
+            window += (d_loss, g_loss)
             filled += 1
             self.step += 1
             last = self.step == s.iterations
@@ -262,8 +302,8 @@ class Trainer:
             if filled == s.log_every or checkpoint_due:
                 # One synchronisation per window: find the first bad step, if any.
                 self.seconds = seconds0 + time.perf_counter() - started
-                self._flush(window[:filled])
-                filled = 0
+                self._flush(torch.stack(window).view(filled, 2).float())
+                window, filled = [], 0
                 if on_log is not None:
                     on_log(self)
                 if checkpoint_due and on_checkpoint is not None:
@@ -298,6 +338,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "curve": torch.tensor(self.curve.rows, dtype=torch.float64).reshape(-1, 4),
         }
+        if self.ema is not None:
+            state["generator_ema"] = self.ema.module.state_dict()
         if self.noise.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.noise.device)
         return state
@@ -306,6 +348,11 @@ class Trainer:
         self.step, self.batches = int(state["step"]), int(state["batches"])
         self.seconds = float(state["seconds"])
         self.G.load_state_dict(state["generator"])
+        if self.ema is not None:
+            if "generator_ema" not in state:
+                raise ValueError("train.ema is set but the checkpoint holds no EMA generator "
+                                 "(generator_ema)")
+            self.ema.module.load_state_dict(state["generator_ema"])
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])

@@ -140,3 +140,27 @@ def test_store_files_honour_the_umask(tmp_path):
             os.umask(old)
         for name in (f"a{umask}.json", f"b{umask}.pt"):
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, (name, oct(mode))
+
+
+MNIST_RUN = ["train", "-G", "mlp", "-D", "mlp", "-L", "minimax", "-X", "mnist", "--steps", "1",
+             "--quiet"]
+
+
+@pytest.mark.parametrize("how", ["set", "env", "empty"])
+def test_a_named_mnist_folder_must_hold_mnist(runner, tmp_path, how):
+    """Issue 19: a data path the user names that does not exist, or an empty folder, is an
+    error naming it; MNIST never trains on the bundled copy instead."""
+    folder = tmp_path / ("empty" if how == "empty" else "nonexistent")
+    args, env = [*MNIST_RUN, "--store", str(tmp_path / "st")], {}
+    if how == "env":
+        env["GANBENCH_DATA"] = str(folder)
+    else:
+        args += ["--set", f"dataset.data_dir={folder}"]
+    if how == "empty":
+        folder.mkdir()
+        args += ["--set", "dataset.download=false"]  # offline; a download would go into it
+    out = runner.invoke(cli, args, env=env)
+    origin = "GANBENCH_DATA" if how == "env" else "dataset.data_dir"
+    words = "holds no MNIST" if how == "empty" else "does not exist"
+    _one_line_exit_2(out, "dataset 'mnist' could not be built", f"{origin} {folder} {words}")
+    assert not (tmp_path / "st").exists()  # nothing written

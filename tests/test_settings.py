@@ -39,12 +39,14 @@ def test_tables_are_derived_from_the_dataclasses():
     assert SECTIONS["optimizer"]["betas"] is not OptimizerSettings().betas  # no shared list
     assert CHOICES == {
         ("train", "update"): ("alternating", "simultaneous"),
+        ("train", "matmul_precision"): ("highest", "high", "medium"),
         ("noise", "prior"): ("uniform", "normal"),
         ("optimizer", "name"): ("adam", "sgd"),
         ("score", "select"): ("last", "valid"),
     }
     assert NOT_IN_ID == {("train", "checkpoint_every"), ("train", "log_every"),
-                         ("score", "metrics"), ("score", "metric_options")}
+                         ("train", "tensorboard"), ("train", "threads"), ("score", "metrics"),
+                         ("score", "metric_options")}
 
 
 def test_every_field_declares_help_and_a_kind_matching_its_default():
@@ -251,7 +253,8 @@ def test_toy_run_id_is_pinned():
     # score.metric_options came later; they are not part of the id)
     assert json.dumps({name: getattr(c, name) for name in SECTIONS}) == (
         '{"train": {"steps": 20, "epochs": null, "batch_size": 32, "discriminator_steps": 1, '
-        '"update": "alternating", "checkpoint_every": 10, "log_every": 5}, "noise": {"prior": '
+        '"update": "alternating", "checkpoint_every": 10, "log_every": 5, "tensorboard": null, "threads": null, '
+        '"matmul_precision": "highest", "ema": null}, "noise": {"prior": '
         '"uniform", "dim": 4, "scale": 1.0}, "optimizer": {"name": "adam", "lr": 0.0002, '
         '"discriminator_lr": null, "betas": [0.5, 0.999], "momentum": 0.5, "momentum_final": '
         'null, "momentum_start_epoch": 1, "momentum_saturate_epoch": 250, "lr_decay": 1.0, '

@@ -13,6 +13,7 @@ from ganbench.cli.check_plugin import check_plugin_command
 from ganbench.cli.classifier import train_classifier_command
 from ganbench.cli.common import Group
 from ganbench.cli.plugins import plugins_command
+from ganbench.cli.prune import prune_command, rm_command
 from ganbench.cli.reproduce import reproduce_command
 from ganbench.cli.results import parzen_command, results_command, sample_command, score_command
 from ganbench.cli.sweep import leaderboard_command, sweep_command
@@ -37,7 +38,12 @@ cli.add_command(check_plugin_command)
 cli.add_command(sweep_command)
 cli.add_command(leaderboard_command)
 cli.add_command(train_classifier_command)
+cli.add_command(prune_command)
+cli.add_command(rm_command)
 
 
 def main() -> None:
+    from ganbench.compute import passive_openmp
+
+    passive_openmp()  # before torch loads OpenMP (no command module imports torch at import)
     cli(prog_name="ganbench")

@@ -54,6 +54,36 @@ METRICS_OPTION = click.option(
 )
 
 
+TENSORBOARD_OPTION = click.option(
+    "--tensorboard", "tensorboard", default=None, metavar="DIR",
+    help="Write TensorBoard event files (losses, learning rates, steps per second, metrics, "
+         "samples) under DIR, one subfolder per run (pip install ganbench[tensorboard]).",
+)
+
+
+THREADS_OPTION = click.option(
+    "--threads", "threads", type=int, default=None, metavar="N",
+    help="Torch CPU threads per run (train.threads; default: automatic, one unless the model "
+         "is large and cores are free).",
+)
+
+
+def _threads(n: int | None) -> int | None:
+    """``--threads N`` checked (at least 1), or None (automatic)."""
+    if n is not None and n < 1:
+        raise GanbenchError(f"--threads must be at least 1, got {n}")
+    return n
+
+
+def _tensorboard(path: str | None) -> str | None:
+    """``--tensorboard DIR`` checked (installed, writable) and made absolute, or None."""
+    if path is None:
+        return None
+    from ganbench import tensorboard_log
+
+    return tensorboard_log.root(path)
+
+
 def _metrics(text: str | None) -> list[str] | None:
     if text is None:
         return None

@@ -16,6 +16,7 @@ from ganbench.cli.common import (
     _print_frame,
     _print_record,
     _store,
+    _threads,
 )
 from ganbench.errors import GanbenchError
 
@@ -25,29 +26,48 @@ from ganbench.errors import GanbenchError
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--all-columns", is_flag=True, help="Table: show every column.")
-def results_command(store, fmt, all_columns) -> None:
-    """One row per run in the store (ganbench.results.load)."""
+@click.option("--stale", "with_stale", is_flag=True,
+              help="Also the runs set aside as stale (made by other plugin versions or "
+                   "sources), with the folder each was moved to.")
+def results_command(store, fmt, all_columns, with_stale) -> None:
+    """One row per run in the store (ganbench.results.load); a run made by other plugin
+    versions or sources than those installed shows as stale, with why."""
     from ganbench import results
+    from ganbench.identity import STALE_DIR, moved_aside
 
-    frame = results.load(_store(store, must_exist=True))
+    st = _store(store, must_exist=True)
+    frame = results.load(st, stale=with_stale)
     columns = None if all_columns or frame.empty else results.summary_columns(frame)
     _print_frame(frame, fmt, columns)
+    aside = len(moved_aside(st))
+    here = (0 if frame.empty else int((frame["status"] == "stale").sum())) - with_stale * aside
+    if fmt == "table" and (aside or here):
+        listed = " (--stale lists them)" if aside and not with_stale else ""
+        click.echo(f"stale: {here} run(s) in the store, {aside} set aside in "
+                   f"{st.root / STALE_DIR}{listed}: made by other plugin versions or sources, "
+                   f"never pooled; ganbench prune --stale --dry-run lists what it would remove",
+                   err=True)
 
 
 @click.command("score")
 @click.argument("run_id")
 @click.option("--n-samples", type=int, default=None, help="Kernel centres (default: the run's).")
 @click.option("--device", default=None)
+@click.option("--threads", type=int, default=None, metavar="N",
+              help="Torch CPU threads (default: the cores free now).")
 @METRICS_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True)
-def score_command(run_id, n_samples, device, metrics, store, as_json) -> None:
+def score_command(run_id, n_samples, device, threads, metrics, store, as_json) -> None:
     """Re-score a stored run (its own protocol, or --metrics to add metrics to a finished run
     without retraining); updates its record."""
+    from ganbench import compute
     from ganbench.scoring import rescore
 
-    record = rescore(_store(store, must_exist=True), run_id, n_samples=n_samples, device=device,
-                     metrics=_metrics(metrics))
+    threads = compute.threads_for(_threads(threads), work=compute.LARGE_WORK)
+    with compute.torch_threads(threads):
+        record = rescore(_store(store, must_exist=True), run_id, n_samples=n_samples,
+                         device=device, metrics=_metrics(metrics))
     if as_json:
         click.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
     else:

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import click
 
-from ganbench.cli.common import METRICS_OPTION, STORE_OPTION, Command, _metrics, _store
+from ganbench.cli.common import (
+    METRICS_OPTION,
+    STORE_OPTION,
+    TENSORBOARD_OPTION,
+    Command,
+    _metrics,
+    _store,
+    _tensorboard,
+)
 
 
 def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None,
@@ -24,10 +32,12 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
         return (f"executor ray: the cluster at {ray_address}" if ray_address else
                 f"executor ray: a local Ray instance with {workers or cpu_cores()} CPUs")
     used = slots[: max(1, n_todo)]
-    threads = threads_per_worker(len(used), threads)
+    most = threads_per_worker(len(used), threads)
+    each = (f"{most} thread{'s' if most > 1 else ''} each" if threads is not None else
+            f"threads automatic, at most {most} each")
     devices = sorted(set(used), key=used.index)
     return (f"executor local: {len(used)} worker process{'es' if len(used) > 1 else ''} on "
-            f"{', '.join(devices)} ({threads} thread{'s' if threads > 1 else ''} each)")
+            f"{', '.join(devices)} ({each})")
 
 
 @click.command("sweep", cls=Command)
@@ -43,26 +53,34 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
 @click.option("--workers-per-device", type=int, default=1, show_default=True,
               help="Runs at once on each GPU (small models).")
 @click.option("--threads", type=int, default=None,
-              help="Torch threads per local worker (default: the CPU cores divided among the "
-                   "workers).")
+              help="Torch threads per run (train.threads; default: automatic, one unless the "
+                   "model is large and the cores divided among the workers are free).")
 @click.option("--ray-address", default=None, metavar="HOST:PORT",
               help="An existing Ray cluster's head (e.g. 10.0.0.1:6379); default: a local one.")
 @METRICS_OPTION
+@TENSORBOARD_OPTION
 @STORE_OPTION
 @click.option("--dry-run", is_flag=True, help="Check every run and print the plan; run nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def sweep_command(sweep_file, executor, devices, workers, workers_per_device, threads,
-                  ray_address, metrics, store, dry_run, quiet) -> None:
+                  ray_address, metrics, tensorboard, store, dry_run, quiet) -> None:
     """Train every combination in a sweep file (TOML) that is not already in the store.
 
     Every run is checked before any starts; rerunning the same command trains only what is
     missing and resumes interrupted runs from their checkpoints."""
-    from ganbench import executors, sweep
+    from ganbench import executors, sweep, tensorboard_log
 
     configs = sweep.load_sweep(sweep_file)
     if metrics is not None:  # over the sweep file's metrics: they are not part of run ids
         for config in configs:
             config.score["metrics"] = _metrics(metrics)
+    tensorboard = _tensorboard(tensorboard)
+    for config in configs:  # the flag over the sweep file's train.tensorboard (not in run ids)
+        if tensorboard is not None:
+            config.train["tensorboard"] = tensorboard
+        if threads is not None:  # the flag over the sweep file's train.threads (not in run ids)
+            config.train["threads"] = threads
+        tensorboard_log.check(config)
     device_list = executors.parse_devices(devices)
     slots = executors.check_executor(executor, devices=device_list, workers=workers,
                                      workers_per_device=workers_per_device,
@@ -79,11 +97,12 @@ def sweep_command(sweep_file, executor, devices, workers, workers_per_device, th
             click.echo(f"  {config.run_id}  {executors.label(config)}  {status or 'to run'}")
         return
     started = time.perf_counter()
+    elsewhere: set[str] = set()  # runs another sweep on this store trained meanwhile
     try:
         records = executors.run_many(
             configs, store=st, executor=executor, devices=device_list, workers=workers,
             workers_per_device=workers_per_device, ray_address=ray_address, quiet=quiet,
-            validate=False, threads=threads)
+            validate=False, threads=threads, trained_elsewhere=elsewhere)
     except executors.Interrupted as exc:
         finished = [r for r in exc.records if r is not None and r.get("status") != "interrupted"]
         before = len(the_plan.done)
@@ -96,18 +115,20 @@ def sweep_command(sweep_file, executor, devices, workers, workers_per_device, th
         click.echo("the others resume from their last checkpoints when you run the same "
                    "command again")
         sys.exit(130)
-    _summary(configs, records, time.perf_counter() - started, st)
+    _summary(configs, records, time.perf_counter() - started, st, len(elsewhere))
     if any(r.get("status") in ("failed", "interrupted") for r in records):
         sys.exit(1)
 
 
-def _summary(configs, records, seconds: float, store) -> None:
+def _summary(configs, records, seconds: float, store, elsewhere: int = 0) -> None:
     from ganbench.executors import label
 
     counts = {s: sum(r.get("status") == s for r in records)
               for s in ("done", "diverged", "failed", "interrupted")}
     text = (f"finished {len(records)} runs in {seconds:.0f} s: {counts['done']} done, "
             f"{counts['diverged']} diverged, {counts['failed']} failed")
+    if elsewhere:
+        text += f" ({elsewhere} trained by another process on this store, read here)"
     if counts["interrupted"]:
         text += (f", {counts['interrupted']} interrupted (their worker was stopped by a "
                  f"signal; the same command resumes them)")
@@ -134,7 +155,14 @@ def _summary(configs, records, seconds: float, store) -> None:
 @click.option("--lower-is-better", is_flag=True,
               help="Rank the lowest --metric first (the default: as its metric declares, else "
                    "guessed from the name, e.g. fid).")
-def leaderboard_command(store, metric, by, fmt, out, lower_is_better) -> None:
+@click.option("--references", is_flag=True,
+              help="Add reference rows per dataset, not ranked: the metric for held-out real "
+                   "data and for a memoriser (copies of training examples), under the runs' "
+                   "protocol; computed once and kept in <store>/.references/.")
+@click.option("--dataset", "datasets", default=None, metavar="NAME,NAME",
+              help="Only the runs on these datasets (default: every dataset, each ranked apart).")
+def leaderboard_command(store, metric, by, fmt, out, lower_is_better, references,
+                        datasets) -> None:
     """Rank the variants in the store: mean, std and 95% t-interval over seeds, Welch tests
     against the best with Holm's correction, unfinished seeds and runs left out shown."""
     from ganbench import results
@@ -143,11 +171,24 @@ def leaderboard_command(store, metric, by, fmt, out, lower_is_better) -> None:
     st = _store(store, must_exist=True)
     columns = [c.strip() for c in by.split(",") if c.strip()]
     frame = results.load(st)
+    if datasets:
+        from ganbench.errors import ConfigError
+
+        names = [d.strip() for d in datasets.split(",") if d.strip()]
+        known = sorted(frame["dataset"].dropna().unique()) if "dataset" in frame else []
+        if not set(names) & set(known):
+            raise ConfigError(f"--dataset {datasets}: no runs of it in the store; datasets: "
+                              f"{', '.join(map(str, known)) or 'none'}")
+        frame = frame[frame["dataset"].isin(names)]
     direction = False if lower_is_better else None
     if fmt == "html":
         tables = boards(frame, metric=metric, by=columns, higher_is_better=direction)
     else:
         tables = [leaderboard(frame, metric=metric, by=columns, higher_is_better=direction)]
+    if references:
+        from ganbench.references import add_to
+
+        tables = [add_to(t, st, echo=lambda line: click.echo(line, err=True)) for t in tables]
     text = render(tables, fmt, store=st)
     if out:
         from ganbench.store import atomic_write_bytes

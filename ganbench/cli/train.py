@@ -8,7 +8,17 @@ import sys
 import click
 
 from ganbench import config as cfg
-from ganbench.cli.common import METRICS_OPTION, STORE_OPTION, _metrics, _print_record, _store
+from ganbench.cli.common import (
+    METRICS_OPTION,
+    STORE_OPTION,
+    TENSORBOARD_OPTION,
+    THREADS_OPTION,
+    _metrics,
+    _print_record,
+    _store,
+    _tensorboard,
+    _threads,
+)
 from ganbench.errors import GanbenchError
 
 
@@ -44,13 +54,15 @@ def _config_from_flags(generator, discriminator, loss, dataset, seed, steps, epo
               help="A plugin option or setting, e.g. generator.hidden=[256,256], "
                    "optimizer.lr=0.01, train.update=simultaneous. Repeatable.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: a GPU if any).")
+@THREADS_OPTION
 @METRICS_OPTION
+@TENSORBOARD_OPTION
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the run's record as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train_command(generator, discriminator, loss, dataset, seed, steps, epochs, batch_size,
-                  discriminator_steps, assignments, device, metrics, store, as_json,
-                  quiet) -> None:
+                  discriminator_steps, assignments, device, threads, metrics, tensorboard, store,
+                  as_json, quiet) -> None:
     """Train one run with Algorithm 1, score it, and keep it in the store."""
     from ganbench.run import train_run
     from ganbench.runner import prepare, resolve_device
@@ -59,6 +71,10 @@ def train_command(generator, discriminator, loss, dataset, seed, steps, epochs, 
                                 batch_size, discriminator_steps, assignments)
     if metrics is not None:
         config.score["metrics"] = _metrics(metrics)
+    if tensorboard is not None:
+        config.train["tensorboard"] = _tensorboard(tensorboard)
+    if _threads(threads) is not None:
+        config.train["threads"] = threads
     resolve_device(device)  # a bad device is bad input: fail before building anything
     experiment = prepare(config)
     st = _store(store)

@@ -3,8 +3,9 @@
 ``local``: a pool of long-lived worker processes (spawn), each pinned to one device (one per
 visible GPU by default, ``workers_per_device`` for small models; on a machine without GPUs,
 ``workers`` CPU processes sharing the cores). Workers write their own run folders: the store's
-per-run lock and atomic renames make that safe, and a run another process holds is waited for,
-never trained twice.
+per-run lock and atomic renames make that safe. Several sweeps on one store split the work: a
+run another process holds is left to it (its record read when it finishes, never trained
+twice) while this one trains the others; one whose holder died is taken over.
 
 ``ray``: the same runs as Ray tasks. A task trains in a temporary store on its node and returns
 the run folder's files; the driver alone writes the store (atomic writes, the run's lock held

@@ -5,16 +5,9 @@ each worker gets."""
 from __future__ import annotations
 
 import contextlib
-import os
 
+from ganbench.compute import cpu_cores
 from ganbench.errors import ConfigError
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def default_cpu_workers(cores: int | None = None) -> int:

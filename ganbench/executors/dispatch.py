@@ -56,7 +56,8 @@ def run_many(configs: list[RunConfig], *, store: Store, executor: str = "local",
              devices: list[str] | None = None, workers: int | None = None,
              workers_per_device: int = 1, ray_address: str | None = None,
              quiet: bool = True, validate: bool = True,
-             threads: int | None = None) -> list[dict[str, Any]]:
+             threads: int | None = None,
+             trained_elsewhere: set[str] | None = None) -> list[dict[str, Any]]:
     """Train every run that is not yet done and return all their records, in the order of
     ``configs`` (runs already done or diverged come from the store, untrained).
 
@@ -65,7 +66,12 @@ def run_many(configs: list[RunConfig], *, store: Store, executor: str = "local",
     recorded ``failed`` and the others go on; so does a run whose worker alone was stopped
     by a signal (recorded ``interrupted``, resumed next time). Ctrl-C raises ``Interrupted`` (a
     KeyboardInterrupt) carrying the records finished so far. ``threads``: torch threads per
-    local worker (default: the cores divided among the workers)."""
+    local worker (default: the cores divided among the workers).
+
+    Other processes may train the same runs into the same store at the same time (another
+    sweep, on this machine or another one sharing the disk): each run is trained once, by
+    whichever process takes its lock first; this one reads the others' records. Their run
+    ids are added to ``trained_elsewhere`` when it is given."""
     from ganbench.sweep import resolve_all
 
     slots = check_executor(executor, devices=devices, workers=workers,
@@ -88,6 +94,10 @@ def run_many(configs: list[RunConfig], *, store: Store, executor: str = "local",
                      progress, records)
     except KeyboardInterrupt:
         progress.close()
+        if trained_elsewhere is not None:
+            trained_elsewhere.update(progress.trained_elsewhere)
         raise Interrupted([records.get(c.run_id) for c in resolved]) from None
     progress.close()
+    if trained_elsewhere is not None:
+        trained_elsewhere.update(progress.trained_elsewhere)
     return [records[c.run_id] for c in resolved]

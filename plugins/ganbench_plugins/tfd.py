@@ -104,7 +104,9 @@ def _locate(path: str | None) -> Path:
         for candidate in (Path(data) / FILE_NAME, Path(data) / "faces" / "TFD" / FILE_NAME):
             if candidate.is_file():
                 return candidate
-    raise FileNotFoundError(f"TFD not found: {HOW_TO_PROVIDE}")
+    looked = (f" (GANBENCH_DATA {data} holds neither {FILE_NAME} nor faces/TFD/{FILE_NAME})"
+              if data else "")
+    raise FileNotFoundError(f"TFD not found{looked}: {HOW_TO_PROVIDE}")
 
 
 def _existing(given: Path, origin: str) -> Path:

@@ -1,0 +1,190 @@
+"""Parity study (issue 20, item 3): the paper preset trained with
+``train.matmul_precision = "medium"`` against the committed float32 ("highest") runs of the
+same preset, update mode and seed (results/paper/runs.csv: 100 epochs, both update modes,
+seeds 0-2). Trains what the store lacks (the local executor; a rerun resumes), then writes
+README.md and runs.csv in --out: each run's test Parzen, selected epoch and training time
+beside its float32 twin, and per update mode a Welch t-test of the seeds' Parzen means.
+
+    # the study (hours: 6 runs of 100 epochs on one CPU thread each)
+    python results/precision/scripts/parity.py STORE --workers 1   # STORE: a folder of yours
+    # a check of the script end to end (minutes; not comparable to the reference's budget)
+    python results/precision/scripts/parity.py /tmp/parity-store --epochs 0.02 --check \\
+        --seeds 0 --update simultaneous --out /tmp/parity-out
+
+Options: --precision (default medium), --update both|simultaneous|alternating, --seeds,
+--epochs (default 100, the reference's budget), --reference (another runs.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[3]
+PER_EPOCH = 500  # 50,000 training images / batch 100
+
+
+def configs(precision: str, updates: list[str], seeds: list[int], epochs: float,
+            check: bool = False):
+    """The paper preset's runs at ``precision``; ``check``: scored on fewer samples and test
+    points, Parzen only (a check of the script: other run ids, nothing comparable)."""
+    from ganbench import presets
+
+    paper = presets.find("paper")
+    out = []
+    for update in updates:
+        for seed in seeds:
+            config = paper.config(update=update, seed=seed, epochs=epochs)
+            config.train["matmul_precision"] = precision
+            if check:
+                config.score.update(n_samples=1000, n_valid=200, n_test=500, metrics=["parzen"])
+            out.append(config)
+    return out
+
+
+def welch(mine: list[float], theirs: list[float]) -> str:
+    if len(mine) < 2 or len(theirs) < 2:
+        return "n/a (fewer than 2 seeds on a side)"
+    t, p = stats.ttest_ind(mine, theirs, equal_var=False)
+    return f"t = {t:.2f}, p = {p:.2f}"
+
+
+def _epoch(step) -> float | None:
+    return None if step is None or (isinstance(step, float) and math.isnan(step)) \
+        else round(step / PER_EPOCH, 2)
+
+
+def table(records: list[dict], cfgs, reference: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for config, r in zip(cfgs, records):
+        update, seed = config.train["update"], config.seed
+        twin = reference[(reference["update"] == update) & (reference["seed"] == seed)]
+        ref = twin.iloc[0].to_dict() if len(twin) else {}
+        rows.append({
+            "update": update, "seed": seed, "run_id": r.get("run_id"),
+            "status": r.get("status"), "epochs": r.get("epochs"),
+            "parzen": r.get("parzen_mean"), "parzen_stderr": r.get("parzen_stderr"),
+            "selected_epoch": _epoch(r.get("selected_step")),
+            "wall_time_s": r.get("wall_time"), "threads": r.get("threads"),
+            "fp32_run_id": ref.get("run_id"), "fp32_epochs": ref.get("epochs"),
+            "fp32_parzen": ref.get("parzen_mean"),
+            "fp32_selected_epoch": _epoch(ref.get("selected_step")),
+            "fp32_wall_time_s": ref.get("wall_time"),
+        })
+    frame = pd.DataFrame(rows)
+    frame["parzen_diff"] = frame["parzen"] - frame["fp32_parzen"]
+    frame["time_ratio"] = frame["wall_time_s"] / frame["fp32_wall_time_s"]
+    return frame
+
+
+def _fmt(x, digits=1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def readme(frame: pd.DataFrame, args, command: str) -> str:
+    comparable = not args.check and all(frame["epochs"].fillna(-1)
+                                        == frame["fp32_epochs"].fillna(-2))
+    lines = [
+        f"# Matmul precision parity: \"{args.precision}\" against float32 (\"highest\")",
+        "",
+        f"The paper preset trained with `train.matmul_precision = \"{args.precision}\"` "
+        f"(torch's float32 matmul precision, during training only; every score in full "
+        f"float32), against the committed float32 runs of the same update mode and seed "
+        f"(`{args.reference.relative_to(ROOT) if args.reference.is_relative_to(ROOT) else args.reference}`).",
+        "",
+    ]
+    if not comparable:
+        lines += ["**Not comparable: these runs' budget differs from the reference runs' "
+                  "(a check of the script, not the study).**", ""]
+    lines += [
+        "| update | seed | Parzen (test) | selected epoch | training s | float32 Parzen | "
+        "float32 selected epoch | float32 training s | Parzen diff | time ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in frame.iterrows():
+        parzen = (f"{r['parzen']:.1f} +- {r['parzen_stderr']:.1f}"
+                  if isinstance(r["parzen"], float) and not math.isnan(r["parzen"]) else "-")
+        lines.append(
+            f"| {r['update']} | {r['seed']} | {parzen} | {_fmt(r['selected_epoch'])} | "
+            f"{_fmt(r['wall_time_s'], 0)} | {_fmt(r['fp32_parzen'])} | "
+            f"{_fmt(r['fp32_selected_epoch'])} | {_fmt(r['fp32_wall_time_s'], 0)} | "
+            f"{_fmt(r['parzen_diff'])} | {_fmt(r['time_ratio'], 2)} |")
+    lines += ["", "Welch t-test of the seeds' test Parzen means, per update mode:", ""]
+    for update, group in frame.groupby("update", sort=False):
+        mine = group["parzen"].dropna().tolist()
+        theirs = group["fp32_parzen"].dropna().tolist()
+        mean = lambda v: f"{sum(v) / len(v):.1f}" if v else "-"  # noqa: E731
+        lines.append(f"- {update}: {args.precision} {mean(mine)} ({len(mine)} seeds) vs "
+                     f"float32 {mean(theirs)} ({len(theirs)} seeds): {welch(mine, theirs)}")
+    lines += [
+        "",
+        "Training times are each run's own record (`wall_time`); the float32 runs were "
+        "trained on the same 2-core VM, often beside other jobs, so their times vary by 2.7x "
+        "among themselves: the ratio is a rough guide, `benchmarks/test_bench_precision.py` "
+        "the controlled measurement.",
+        "",
+        f"Command: `{command}`",
+        f"Machine: {platform.node()} ({platform.processor() or platform.machine()}), "
+        f"Python {platform.python_version()}; code at {_commit()}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("store", type=Path)
+    parser.add_argument("--precision", default="medium", choices=["highest", "high", "medium"])
+    parser.add_argument("--update", default="both",
+                        choices=["both", "simultaneous", "alternating"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=float, default=100)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "precision")
+    parser.add_argument("--reference", type=Path, default=ROOT / "results" / "paper" / "runs.csv")
+    parser.add_argument("--no-train", action="store_true", help="Tables from the store as it is.")
+    parser.add_argument("--check", action="store_true",
+                        help="Score cheaply (1,000 samples, 500 test points, Parzen only): a "
+                             "check of the script, not the study.")
+    args = parser.parse_args(argv)
+    from ganbench.executors import run_many
+    from ganbench.store import Store
+
+    updates = ["simultaneous", "alternating"] if args.update == "both" else [args.update]
+    cfgs = configs(args.precision, updates, args.seeds, args.epochs, check=args.check)
+    store = Store(args.store)
+    if args.no_train:
+        from ganbench.config import resolve
+
+        records = [store.read_record(resolve(c).run_id) or {"run_id": resolve(c).run_id}
+                   for c in cfgs]
+    else:
+        records = run_many(cfgs, store=store, workers=args.workers, quiet=False)
+    reference = pd.read_csv(args.reference, dtype={"run_id": str})
+    frame = table(records, cfgs, reference)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "runs.csv", index=False)
+    command = "python " + " ".join([str(Path(sys.argv[0]))] + (argv or sys.argv[1:]))
+    (args.out / "README.md").write_text(readme(frame, args, command))
+    print((args.out / "README.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

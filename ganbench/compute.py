@@ -15,10 +15,13 @@ read); never more than the threads the process was given (a local sweep's worker
 cores divided among the workers; ``OMP_NUM_THREADS`` counts too). A CUDA run keeps what it
 was given. The choice is made when a run starts or resumes, not changed during it, and is
 written in the record (``threads``); a run's scoring (large products whatever the model)
-takes the free cores, as ``ganbench score`` does, unless a number is given. Thread counts change no number of the standard models
+takes the free cores, as ``ganbench score`` does, unless a number is given. Thread counts change no number of the MLP models
 here (1 and 2 threads gave bitwise-identical parameters after training, toy and paper), so
-``train.threads`` is not part of the run id; other libraries' kernels may differ in the last
-bits across thread counts, which is the same experiment all the same.
+``train.threads`` is not part of the run id; other kernels (convolutions, e.g. dcgan, and
+large reductions) differ in the last bits across thread counts, which is the same experiment
+all the same, as on another machine. So that a resumed or extended run follows the path of
+an uninterrupted one, it keeps the thread count its earlier session recorded unless a number
+is given.
 
 **Precision.** ``train.matmul_precision`` is torch's ``set_float32_matmul_precision``
 (``"highest"``, ``"high"``, ``"medium"``), applied to training only and restored after it:
@@ -117,13 +120,18 @@ def model_work(*modules: Any, batch_size: int) -> int:
 
 
 def threads_for(setting: int | None, *, work: int, device_type: str = "cpu",
-                allowance: int | None = None) -> int:
+                allowance: int | None = None, previous: int | None = None) -> int:
     """The torch threads a run trains with: the setting (or ``GANBENCH_THREADS``) if given,
-    else the automatic choice (see the module's docstring). ``allowance``: the threads this
-    process was given (default: torch's current number)."""
+    else, for a run resumed or extended, the threads its earlier session recorded
+    (``previous``: some kernels, convolutions among them, differ in the last bits across
+    thread counts, and a resumed run must follow the path of an uninterrupted one), else the
+    automatic choice (see the module's docstring). ``allowance``: the threads this process
+    was given (default: torch's current number)."""
     given = setting if setting is not None else threads_from_env()
     if given is not None:
         return given
+    if isinstance(previous, int) and not isinstance(previous, bool) and previous >= 1:
+        return previous
     import torch
 
     allowance = allowance or torch.get_num_threads()
@@ -134,10 +142,10 @@ def threads_for(setting: int | None, *, work: int, device_type: str = "cpu",
     return max(1, min(allowance, free_cores()))
 
 
-def threads_for_run(experiment: Any, device_type: str) -> int:
+def threads_for_run(experiment: Any, device_type: str, previous: int | None = None) -> int:
     """``threads_for`` a built experiment (``runner.Experiment``: its config and models)."""
     train = experiment.config.settings.train
-    return threads_for(train.threads, device_type=device_type,
+    return threads_for(train.threads, device_type=device_type, previous=previous,
                        work=model_work(experiment.generator, experiment.discriminator,
                                        batch_size=train.batch_size))
 

@@ -301,9 +301,12 @@ def stale_reasons(record: dict[str, Any] | None) -> list[str]:
                            f"{stored.get('version')}, now from {now['distribution']}")
         elif str(stored.get("version")) != now["version"]:
             reasons.append(f"{label} {stored.get('version')} -> {now['version']}")
-        elif stored.get("source") and stored["source"] != now.get("source"):
-            reasons.append(f"{label}: source changed" if now.get("source") else
-                           f"{label}: source hashed then, none now")
+        elif stored.get("source") and now.get("source") \
+                and stored["source"] != now["source"]:
+            # No hash now (the plugin fails to import, or its source cannot be read): unknown,
+            # not stale, as for a plugin not installed: a broken environment must never make
+            # `prune --stale` delete good runs.
+            reasons.append(f"{label}: source changed")
     return reasons
 
 
@@ -365,12 +368,16 @@ def stale_note(folder: Path) -> dict[str, Any]:
         return {"run_id": folder.name.split("-")[0], "reasons": ["set aside as stale"]}
 
 
-def remove(store: Store, run_id: str) -> Path:
+def remove(store: Store, run_id: str, *, only_if_stale: bool = False) -> Path | None:
     """Delete a stored run: under its lock (RunLocked when another process holds it), one
-    rename out of the store's runs, then the files."""
+    rename out of the store's runs, then the files. ``only_if_stale``: judged again under the
+    lock (another process may have set it aside and trained it afresh meanwhile); None when
+    it is current by then, and nothing is removed."""
     if run_id not in store.run_ids():
         raise GanbenchError(f"no run {run_id!r} in {store.root}")
     with store.lock(run_id) as folder:
+        if only_if_stale and is_current(store.read_record(run_id)):
+            return None
         trash = store.root / f".removing-{run_id}-{os.getpid()}"
         os.rename(folder, trash)
     shutil.rmtree(trash)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganbench import evaluate, plugins, presets
+from ganbench import evaluate, identity, plugins, presets
 from ganbench.config import RunConfig
 from ganbench.preset_table import (  # noqa: F401  (the table, importable from here as before)
     PUBLISHED,
@@ -184,6 +184,9 @@ def partial_record(store, config: RunConfig, device: str | None = None) -> dict[
     run_id = config.run_id
     folder = store.run_dir(run_id)
     record = dict(store.read_record(run_id) or {"run_id": run_id, "status": "not started"})
+    reasons = identity.stale_reasons(record) if "plugins" in record else []
+    if reasons:  # made by other plugin code: never reported as this code's numbers
+        return {"run_id": run_id, "status": "stale", "reason": "; ".join(reasons)}
     if record.get("status") in ("done", "diverged") or not (folder / BEST).exists():
         return record
     dev = resolve_device(device)

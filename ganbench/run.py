@@ -154,7 +154,8 @@ class Lifecycle:
         try:
             self.begin()
             self.phase = "training"
-            threads = compute.threads_for_run(self.exp, self.dev.type)  # ganbench.compute
+            threads = compute.threads_for_run(  # ganbench.compute; a resumed run: as before
+                self.exp, self.dev.type, previous=self.previous_threads)
             self.record.update(threads=threads)  # this session's training threads
             with compute.torch_threads(threads):  # restored after
                 self.train()
@@ -172,11 +173,15 @@ class Lifecycle:
         self.finish()
         return self.record
 
+    previous_threads: int | None = None  # the threads an earlier session trained with
+
     def begin(self) -> None:
         exp, folder, dev = self.exp, self.folder, self.dev
         extended = None
         if self.store is not None and not (folder / CHECKPOINT).exists():
             extended = extend_from_shorter(exp, self.store, folder)
+        self.previous_threads = _recorded_threads(
+            folder if extended is None else self.store.run_dir(extended["run_id"]))
         atomic_write_json(folder / CONFIG, exp.config.to_dict())
         record = RunRecord(
             run_id=exp.run_id, status=RUNNING, started=now(), device=str(dev),
@@ -366,3 +371,14 @@ def _write_curve(folder: Path, trainer: Trainer) -> None:
     lines = [",".join(trainer.curve.columns)]
     lines += [f"{int(r[0])},{r[1]:.6g},{r[2]:.6g},{r[3]}" for r in trainer.curve.rows]
     atomic_write_bytes(folder / "losses.csv", ("\n".join(lines) + "\n").encode())
+
+
+def _recorded_threads(folder: Path) -> int | None:
+    """The training threads the record in ``folder`` says its session used, when that session
+    left a checkpoint to go on from; else None."""
+    try:
+        if (folder / CHECKPOINT).exists():
+            return (read_json(folder / RECORD) or {}).get("threads")
+    except Exception:  # an unreadable record: choose afresh
+        return None
+    return None

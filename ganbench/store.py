@@ -153,9 +153,13 @@ class Store:
 
     def is_locked(self, run_id: str) -> bool:
         path = self.run_dir(run_id) / LOCK
-        if not path.exists():
+        try:
+            f = open(path, "a") if path.exists() else None
+        except FileNotFoundError:  # the folder was moved (set aside, removed) meanwhile
+            f = None
+        if f is None:
             return False
-        with open(path, "a") as f:
+        with f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -170,7 +174,11 @@ class Store:
         """Hold the run's folder for this process; RunLocked if another process holds it."""
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / LOCK, "a") as f:
+        try:
+            handle = open(folder / LOCK, "a")
+        except FileNotFoundError as exc:  # moved by another process between the two calls
+            raise RunLocked(f"run {run_id} was moved by another process; try again") from exc
+        with handle as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

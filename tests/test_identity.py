@@ -166,6 +166,22 @@ def test_a_record_of_a_plugin_no_longer_installed_is_not_called_stale():
     assert identity.stale_reasons(record) == []
 
 
+def test_a_plugin_that_fails_to_import_now_does_not_make_its_runs_stale(package, monkeypatch):
+    """No hash now (a missing dependency, another venv on the same store) is unknown, never
+    stale: otherwise `prune --stale` would delete good runs."""
+    name, _, _, edit = package
+    record = {"plugins": {"loss": identity.current("loss", f"{name}-a")}}
+    assert record["plugins"]["loss"]["source"]
+
+    def broken(*args, **kwargs):
+        raise ImportError("No module named 'a_missing_dependency'")
+
+    monkeypatch.setattr(identity.plugins, "load", broken)
+    identity.clear_cache()
+    assert "source" not in identity.current("loss", f"{name}-a")
+    assert identity.stale_reasons(record) == []
+
+
 # ---- runs in a store: a real record, trained once ----
 
 
@@ -289,6 +305,19 @@ def test_a_stale_run_is_not_rescored(trained, tmp_path, runner):
     assert out.exit_code == 2 and "is stale (loss hinge 0.0.1 -> 0.1.0)" in out.output
     assert "Traceback" not in out.output
     assert (store.run_dir(run_id) / RECORD).read_bytes() == before
+
+
+def test_reproduce_no_train_never_reports_a_stale_run(trained, tmp_path):
+    """`reproduce --no-train` reads records as they stand: a stale one is reported stale,
+    never pooled into the preset's table as this code's numbers."""
+    from ganbench.reproduce import partial_record
+
+    store, run_id = _copy(trained, tmp_path, plugins=bumped)
+    out = partial_record(store, ring_config())
+    assert out == {"run_id": run_id, "status": "stale",
+                   "reason": "loss hinge 0.0.1 -> 0.1.0"}
+    current, run_id = _copy(trained, tmp_path)
+    assert partial_record(current, ring_config())["status"] == "done"
 
 
 def _two_seeds(trained, tmp_path):

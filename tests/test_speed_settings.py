@@ -272,6 +272,25 @@ def test_bad_environment_variable_stops_a_run_before_anything_is_written(tmp_pat
     assert not (tmp_path / "st").exists() or not any((tmp_path / "st").iterdir())
 
 
+def test_bad_environment_variable_stops_a_sweep_before_any_run_is_recorded(tmp_path,
+                                                                          monkeypatch):
+    """Not one failed record per run from the workers: the error line (after the plan's
+    lines), exit 2, nothing written."""
+    from click.testing import CliRunner
+
+    (tmp_path / "s.toml").write_text(
+        'generator = "mlp"\ndiscriminator = "mlp"\nloss = ["minimax", "hinge"]\n'
+        'dataset = "gaussian-1d"\n[train]\nsteps = 5\n')
+    monkeypatch.setenv(compute.ENV_THREADS, "lots")
+    out = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.toml"), "--store",
+                                   str(tmp_path / "st"), "--workers", "1"])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    last = out.output.strip().splitlines()[-1]
+    assert last.startswith("ganbench: error: GANBENCH_THREADS='lots'"), out.output
+    assert "failed" not in out.output
+    assert not (tmp_path / "st").exists() or not any((tmp_path / "st").iterdir())
+
+
 def test_scoring_takes_its_own_threads(tmp_path, monkeypatch):
     """Training a small model on one thread; scoring (large products) on the free cores."""
     monkeypatch.delenv(compute.ENV_THREADS, raising=False)
@@ -302,3 +321,21 @@ def test_precision_on_cuda(tmp_path, seen):
         assert record["status"] == "done" and record["device"].startswith("cuda")
         assert seen["backends"][-1][0] == backend
     assert _backends() == ("ieee", "ieee")
+
+
+def test_a_run_extended_to_a_longer_budget_keeps_its_earlier_thread_count(seen, tmp_path,
+                                                                          monkeypatch):
+    """Some kernels (convolutions) differ in the last bits across thread counts: a run that
+    goes on from an earlier session's checkpoint trains with the threads that session
+    recorded, not with whatever the automatic choice says today; a number given wins."""
+    monkeypatch.delenv(compute.ENV_THREADS, raising=False)
+    store = Store(tmp_path / "store")
+    first = train_run(toy_config(train={"steps": 20, "batch_size": 32, "threads": 2,
+                                        "checkpoint_every": 10}), store=store)
+    assert first["threads"] == 2
+    longer = train_run(toy_config(train={"steps": 40, "batch_size": 32,
+                                         "checkpoint_every": 10}), store=store)
+    assert longer["extended_from"] == first["run_id"]
+    assert longer["threads"] == 2 and seen["threads"][-1] == 2  # automatic would say 1
+    assert compute.threads_for(None, work=1, previous=3) == 3
+    assert compute.threads_for(1, work=1, previous=3) == 1

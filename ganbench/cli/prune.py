@@ -104,8 +104,10 @@ def prune_command(stale, dry_run, store) -> None:
             click.echo(f"kept {line} (held by another process)")
             continue
         try:
-            if not dry_run:
-                remove(st, run_id)
+            if not dry_run and remove(st, run_id, only_if_stale=True) is None:
+                click.echo(f"kept {run_id}: current by the time it was locked (trained afresh "
+                           f"by another process)")
+                continue
         except RunLocked:
             kept.append(run_id)
             click.echo(f"kept {line} (held by another process)")

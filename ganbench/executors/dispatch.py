@@ -72,8 +72,10 @@ def run_many(configs: list[RunConfig], *, store: Store, executor: str = "local",
     sweep, on this machine or another one sharing the disk): each run is trained once, by
     whichever process takes its lock first; this one reads the others' records. Their run
     ids are added to ``trained_elsewhere`` when it is given."""
+    from ganbench import compute
     from ganbench.sweep import resolve_all
 
+    compute.threads_from_env()  # a bad GANBENCH_THREADS: one error now, not a failed run each
     slots = check_executor(executor, devices=devices, workers=workers,
                            workers_per_device=workers_per_device, ray_address=ray_address,
                            threads=threads)

@@ -75,6 +75,10 @@ def extend_from_shorter(exp: Any, store: Store, folder: Path) -> dict[str, Any] 
     step, run_id = best
     try:
         with store.lock(run_id) as other:  # a consistent set of files, not one mid-write
+            # Judged again under the lock: it may have been set aside or removed meanwhile.
+            if not (other / CHECKPOINT).exists() or not is_current(
+                    stored_record(store, run_id)):
+                return None
             for name in _EXTEND_FILES:
                 if (other / name).exists():
                     atomic_write_bytes(folder / name, (other / name).read_bytes())

@@ -19,7 +19,7 @@ from ganbench.config import RunConfig
 from ganbench.errors import ConfigError, GanbenchError
 from ganbench.executors.devices import _limit_threads, cpu_cores
 from ganbench.executors.runs import FINAL, _now, run_one
-from ganbench.identity import set_aside_if_stale
+from ganbench.identity import is_current, set_aside_if_stale
 from ganbench.identity import status as run_status
 from ganbench.progress import SweepProgress, label
 from ganbench.record import RunRecord
@@ -217,6 +217,10 @@ def _run_ray(todo: list[RunConfig], store: Store, devices: list[str] | None,
                     lock.enter_context(store.lock(config.run_id))
                 except RunLocked:
                     held_elsewhere.append(config)
+                    continue
+                if not is_current(store.read_record(config.run_id)):  # turned stale between
+                    lock.close()  # the check and the lock: set it aside first, then ship
+                    pending.appendleft(config)
                     continue
                 files = _folder_files(store.run_dir(config.run_id))
                 ref = task.remote(config.to_dict(), files, device, 1)

@@ -274,8 +274,8 @@ def test_bad_environment_variable_stops_a_run_before_anything_is_written(tmp_pat
 
 def test_bad_environment_variable_stops_a_sweep_before_any_run_is_recorded(tmp_path,
                                                                           monkeypatch):
-    """Not one failed record per run from the workers: the error line (after the plan's
-    lines), exit 2, nothing written."""
+    """Not one failed record per run from the workers: the error line alone (no plan
+    printed first), exit 2, nothing written."""
     from click.testing import CliRunner
 
     (tmp_path / "s.toml").write_text(
@@ -285,8 +285,9 @@ def test_bad_environment_variable_stops_a_sweep_before_any_run_is_recorded(tmp_p
     out = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.toml"), "--store",
                                    str(tmp_path / "st"), "--workers", "1"])
     assert out.exit_code == 2 and "Traceback" not in out.output, out.output
-    last = out.output.strip().splitlines()[-1]
-    assert last.startswith("ganbench: error: GANBENCH_THREADS='lots'"), out.output
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1, out.output
+    assert lines[0].startswith("ganbench: error: GANBENCH_THREADS='lots'"), out.output
     assert "failed" not in out.output
     assert not (tmp_path / "st").exists() or not any((tmp_path / "st").iterdir())
 

@@ -68,8 +68,9 @@ def sweep_command(sweep_file, executor, devices, workers, workers_per_device, th
 
     Every run is checked before any starts; rerunning the same command trains only what is
     missing and resumes interrupted runs from their checkpoints."""
-    from ganbench import executors, sweep, tensorboard_log
+    from ganbench import compute, executors, sweep, tensorboard_log
 
+    compute.threads_from_env()  # a bad GANBENCH_THREADS: one line before any plan is printed
     configs = sweep.load_sweep(sweep_file)
     if metrics is not None:  # over the sweep file's metrics: they are not part of run ids
         for config in configs:

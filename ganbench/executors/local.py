@@ -12,12 +12,14 @@ checkpoint."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
 from ganbench.config import RunConfig
 from ganbench.errors import GanbenchError
 from ganbench.executors.devices import threads_per_worker
+from ganbench.executors.inline import InlinePool
 from ganbench.executors.pool import WorkerPool
 from ganbench.executors.runs import FINAL, HELD, READ, claim, failed_record
 from ganbench.identity import status as run_status
@@ -115,7 +117,10 @@ def _run_local(todo: list[RunConfig], store: Store, slots: list[str],
                       "reason": "interrupted before training began"}
         _finished(slot, run_id, record)
 
-    pool = WorkerPool(slots, threads, target)
+    # One CPU worker runs in this process (ganbench.executors.inline: a worker process's
+    # start-up only adds to the time when there is one); GANBENCH_INLINE=0 spawns it.
+    inline = slots == ["cpu"] and os.environ.get("GANBENCH_INLINE", "1") != "0"
+    pool = (InlinePool if inline else WorkerPool)(slots, threads, target)
     pool.run([(c.run_id, (c.to_dict(), str(store.root))) for c in todo],
              on_start=on_start, on_done=on_done, on_error=on_error,
              on_interrupted=on_interrupted, check=check)

@@ -6,7 +6,8 @@ minibatch, then G), the same data sampling (a fresh permutation each epoch, mini
 taken in order). It does what any hand-written loop does and ganbench does not: it lets G's
 step compute D's weight gradients, then throws them away.
 
-Two sizes: the README's toy (ring-2d, 64-64 MLPs, noise 4, Adam 1e-3, batch 100) and the
+PacGAN's step (issue 21) has a bare loop of its own, of simultaneous updates
+(``bare_simultaneous_loop``). Two sizes: the README's toy (ring-2d, 64-64 MLPs, noise 4, Adam 1e-3, batch 100) and the
 paper preset's MNIST networks (100-1200-1200-784 ReLU/sigmoid generator, 784-240x5-240x5-1
 maxout discriminator with dropout, SGD lr 0.1 decaying by 1.000004 per minibatch, momentum
 0.5 -> 0.7, batch 100) on MNIST (50,000 training images).
@@ -169,6 +170,48 @@ def bare_loop(exp: Experiment, steps: int, device: str = "cpu") -> float:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         g_loss.item()
+    return time.perf_counter() - started
+
+
+def pacgan_config(pack: int, steps: int) -> RunConfig:
+    """The pacgan preset's run (issue 21): PacGAN's networks packed ``pack``, batch 100 m,
+    Adam, simultaneous updates, ring-2d-pacgan; no scoring."""
+    config = presets.find("pacgan").config(pack=pack, dataset="ring-2d-pacgan", seed=0,
+                                           steps=steps)
+    config.score.update(metrics=[])
+    return config
+
+
+def bare_simultaneous_loop(exp: Experiment, steps: int, device: str = "cpu") -> float:
+    """A hand-written loop of simultaneous updates (the PacGAN preset's): one minibatch, both
+    players' gradients from the same fake batch, applied together; Adam; returns seconds."""
+    config, dev = exp.config, torch.device(device)
+    opt, noise = config.optimizer, config.settings.noise
+    G, D = exp.generator.to(dev).train(), exp.discriminator.to(dev).train()
+    d_params, g_params = list(D.parameters()), list(G.parameters())
+    opt_d = torch.optim.Adam(d_params, lr=opt["lr"], betas=tuple(opt["betas"]))
+    opt_g = torch.optim.Adam(g_params, lr=opt["lr"], betas=tuple(opt["betas"]))
+    data, m = exp.dataset.splits["train"].to(dev), config.settings.train.batch_size
+    gen = torch.Generator().manual_seed(1)
+    perm, position = torch.randperm(len(data), generator=gen), 0
+    started = time.perf_counter()
+    for _ in range(steps):
+        if position + m > len(data):
+            perm, position = torch.randperm(len(data), generator=gen), 0
+        real = data[perm[position:position + m].to(dev)]
+        position += m
+        fake = G(torch.randn(m, noise.dim, device=dev) * noise.scale)
+        real_logits, fake_logits = D(real), D(fake)
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        g_loss = F.softplus(-fake_logits).mean()
+        d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
+        for p, g in zip(d_params + g_params, d_grads + torch.autograd.grad(g_loss, g_params)):
+            p.grad = g
+        opt_d.step()
+        opt_g.step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    g_loss.item()
     return time.perf_counter() - started
 
 

@@ -20,6 +20,11 @@ def speed_summary(reporter: Any, t: dict[str, tuple]) -> None:
             bare, ours = t[f"paper_bare_{device}"], t[f"paper_ganbench_{device}"]
             write(f"paper step on {device}: bare {bare[0] * 1e3:.1f} ms, ganbench "
                   f"{ours[0] * 1e3:.1f} ms (min): {ratios(t[f'paper_ratio_{device}'])}")
+    for pack in (1, 2, 3, 4):
+        if f"pacgan{pack}_ratio" in t:
+            bare, ours = t[f"pacgan{pack}_bare"], t[f"pacgan{pack}_ganbench"]
+            write(f"pacgan step, pack {pack}: bare {bare[0] * 1e3:.1f} ms, ganbench "
+                  f"{ours[0] * 1e3:.1f} ms (min): {ratios(t[f'pacgan{pack}_ratio'])}")
     rows = sorted(k for k in t if k.startswith(("toy_threads_", "paper_threads_")))
     if rows:
         reporter.write_sep("-", "threads (target: toy default <= 1.1x bare 1-thread, idle and busy)")

@@ -8,7 +8,11 @@ slower than it.
   training stage as ``ganbench train`` runs it (config.json, the record, checkpoints every
   1,000 steps, the loss curve, divergence checks);
 - paper: the paper preset's MNIST networks (alternating, k = 1), 30 steps on the CPU (500 on
-  CUDA), ganbench's Trainer (an epoch's one checkpoint is 1/500 of its steps).
+  CUDA), ganbench's Trainer (an epoch's one checkpoint is 1/500 of its steps);
+- pacgan: the pacgan preset's step for packs 1 and 4 (issue 21), 200 steps, ganbench's whole
+  training stage against a bare loop of simultaneous updates. Measured (AMD EPYC, 2 cores,
+  the other one busy, torch 2.14, one thread, CPU ms/step, min of 3 interleaved rounds of
+  200 steps): see the pacgan preset's header.
 
 The benchmark's own time is a round of both; the ratios are in extra_info and the summary.
 
@@ -55,3 +59,20 @@ def test_paper_overhead(benchmark, device, timings):
     timings[f"paper_bare_{device}"] = turns.best("bare", steps)
     timings[f"paper_ganbench_{device}"] = turns.best("ganbench", steps)
     timings[f"paper_ratio_{device}"] = ratio
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_pacgan_overhead(benchmark, pack, timings):
+    torch.set_num_threads(1)
+    steps = 200  # the stage's record and final checkpoint: a fixed cost, kept small
+    exp = prepare(loops.pacgan_config(pack, steps))
+    turns = loops.Interleaved({"bare": lambda: loops.bare_simultaneous_loop(exp, steps),
+                               "ganbench": lambda: loops.ganbench_stage(exp)})
+    loops.bare_simultaneous_loop(exp, 3)  # warm-up
+    benchmark.pedantic(turns, rounds=3, iterations=1)
+    ratio = turns.ratio("ganbench", "bare")
+    benchmark.extra_info.update(steps=steps, pack=pack, threads=1, seconds=turns.results,
+                                ratio=ratio, **loops.machine())
+    timings[f"pacgan{pack}_bare"] = turns.best("bare", steps)
+    timings[f"pacgan{pack}_ganbench"] = turns.best("ganbench", steps)
+    timings[f"pacgan{pack}_ratio"] = ratio

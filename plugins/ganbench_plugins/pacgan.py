@@ -166,6 +166,28 @@ class PacGANGenerator(nn.Module):
         return self.net(z).view(len(z), *self.data_shape)
 
 
+class _PiecesMax(torch.autograd.Function):
+    """``amax`` over the last axis of ``(N, units, pieces)`` with torch's own gradient, ties
+    included (``AmaxBackward0``: ``grad / count * mask``, ``mask`` the pieces equal to the
+    maximum), bit for bit; but computed with the pieces axis outermost, where each step is one
+    contiguous pass, rather than over an innermost axis of 5 with bool-to-float copies: 9 of
+    them took a quarter of a PacGAN step. Differentiable twice (R1) like amax: the backward
+    is made of differentiable ops of ``grad``; the mask is a constant."""
+
+    @staticmethod
+    def forward(ctx, pieces: Tensor) -> Tensor:
+        out = pieces.amax(dim=2)
+        ctx.save_for_backward(pieces, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        pieces, out = ctx.saved_tensors
+        outermost = pieces.permute(2, 0, 1).contiguous()  # (pieces, N, units)
+        mask = torch.eq(outermost, out, out=torch.empty_like(outermost))  # 0. / 1.
+        return (grad / mask.sum(dim=0) * mask).permute(1, 2, 0).contiguous()
+
+
 class Maxout(nn.Module):
     """Blocks' LinearMaxout: a linear map to ``units * pieces`` values, then the maximum of
     each unit's ``pieces`` consecutive values."""
@@ -176,7 +198,7 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(inputs, units * pieces)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear(x).view(len(x), self.units, self.pieces).amax(dim=2)
+        return _PiecesMax.apply(self.linear(x).view(len(x), self.units, self.pieces))
 
 
 class MaxoutDiscriminator(nn.Module):

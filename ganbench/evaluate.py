@@ -104,33 +104,66 @@ def check_finite(samples: torch.Tensor) -> None:
 
 class ParzenMetric:
     """The paper's Gaussian Parzen-window log-likelihood of the test examples: sigma chosen on
-    the validation examples from the paper's grid. Keys: mean, stderr (over test examples),
-    sigma, n_samples, n_valid, n_test."""
+    the validation examples from a grid. Keys: mean, stderr (over test examples), sigma,
+    sigma_at_edge (1 when the chosen sigma is the grid's smallest or largest: the best width
+    may lie outside it, and the score is then a bound, not the estimator's value), n_samples,
+    n_valid, n_test.
+
+    ``sigmas``: ``"paper"`` (the default: the paper's grid, numpy.logspace(-1, 0, 10), made for
+    MNIST's pixel scale), ``"auto"`` (a grid scaled to the data, for low-dimensional data
+    whose scale is not MNIST's: ``ganbench.parzen.auto_sigmas``), or a list of widths."""
 
     name = "parzen"
     higher_is_better = {"mean": True}
 
-    def __init__(self, n_valid: int = 1000, n_test: int | None = None):
-        self.n_valid, self.n_test = n_valid, n_test
+    def __init__(self, n_valid: int = 1000, n_test: int | None = None,
+                 sigmas: str | list[float] = "paper"):
+        from ganbench.errors import DataError
+        from ganbench.parzen import _as_sigmas
+
+        if isinstance(sigmas, str):
+            if sigmas not in ("paper", "auto"):
+                raise ValueError(f"sigmas must be \"paper\", \"auto\" or a list of positive "
+                                 f"widths, got {sigmas!r}")
+        else:
+            try:
+                grid = _as_sigmas(sigmas)
+            except DataError as exc:
+                raise ValueError(f"sigmas must be \"paper\", \"auto\" or positive widths: "
+                                 f"{exc}") from None
+            sigmas = [float(x) for x in grid]
+        self.n_valid, self.n_test, self.sigmas = n_valid, n_test, sigmas
 
     def settings(self) -> dict[str, Any]:
-        from ganbench.parzen import DEFAULT_SIGMAS
+        from ganbench.parzen import AUTO_RULE, DEFAULT_SIGMAS
 
-        return {"n_valid": self.n_valid, "n_test": self.n_test,
-                "sigmas": [float(s) for s in DEFAULT_SIGMAS]}
+        if self.sigmas == "auto":
+            grid: Any = {"auto": AUTO_RULE}
+        elif self.sigmas == "paper":
+            grid = [float(s) for s in DEFAULT_SIGMAS]
+        else:
+            grid = list(self.sigmas)
+        return {"n_valid": self.n_valid, "n_test": self.n_test, "sigmas": grid}
 
     def compares_with(self) -> dict[str, int | None]:
         """The examples it reads (``ganbench.references``): validation and test."""
         return {"valid": self.n_valid, "test": self.n_test}
 
     def compute(self, samples: torch.Tensor, dataset: Any) -> dict[str, float]:
-        from ganbench.parzen import parzen_log_likelihood
+        from ganbench.parzen import DEFAULT_SIGMAS, auto_sigmas, parzen_log_likelihood
 
         splits = dataset.splits
+        valid = splits["valid"][: self.n_valid]
         test = splits["test"] if self.n_test is None else splits["test"][: self.n_test]
-        result = parzen_log_likelihood(samples, splits["valid"][: self.n_valid], test,
-                                       device=samples.device)
-        return {k.removeprefix("parzen_"): v for k, v in result.to_record().items()}
+        if self.sigmas == "auto":
+            grid = auto_sigmas(valid, n_centres=len(samples))
+        else:
+            grid = DEFAULT_SIGMAS if self.sigmas == "paper" else self.sigmas
+        result = parzen_log_likelihood(samples, valid, test, grid, device=samples.device)
+        values = {k.removeprefix("parzen_"): v for k, v in result.to_record().items()}
+        edges = (float(min(grid)), float(max(grid)))
+        values["sigma_at_edge"] = float(result.sigma in edges)
+        return values
 
 
 def build_metric(name: str, protocol: Protocol) -> Any:

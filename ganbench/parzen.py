@@ -80,6 +80,32 @@ class ParzenResult:
         }
 
 
+# "auto": Silverman's rule-of-thumb width for the validation examples, two decades below
+# to one above it, 16 widths (a factor of 1.58 apart).
+AUTO_SPAN = (-2.0, 1.0, 16)
+AUTO_RULE = ("h * logspace(-2, 1, 16), h = Silverman's rule on the validation examples: "
+             "mean per-coordinate std * (4 / ((d + 2) n_samples)) ** (1 / (d + 4))")
+
+
+def auto_sigmas(valid: np.ndarray | torch.Tensor, n_centres: int) -> np.ndarray:
+    """A Parzen grid scaled to the data (``sigmas="auto"``). Silverman's rule of thumb,
+    h = s (4 / ((d + 2) n)) ** (1 / (d + 4)) with s the mean per-coordinate standard deviation
+    of the validation examples (never the samples: every generator faces the same grid) and
+    n the number of kernel centres, is the width that minimises the mean integrated squared
+    error for Gaussian data. It overestimates for a mixture of narrow modes (PacGAN's ring:
+    h = 0.15 for modes of std 0.01), hence two decades below it; one above for heavy-tailed
+    data. Whichever width wins, the record says whether it was an edge of the grid."""
+    values = _as_matrix("valid", valid).values.double()
+    if values.shape[0] < 2:
+        raise DataError("sigmas=\"auto\" needs at least 2 validation examples")
+    d = values.shape[1]
+    spread = float(values.std(dim=0).mean())
+    if not spread > 0:
+        raise DataError("sigmas=\"auto\": the validation examples do not vary; give sigmas")
+    h = spread * (4.0 / ((d + 2) * max(1, n_centres))) ** (1.0 / (d + 4))
+    return h * np.logspace(*AUTO_SPAN[:2], int(AUTO_SPAN[2]))
+
+
 def parzen_log_likelihood(
     samples: np.ndarray | torch.Tensor,
     valid: np.ndarray | torch.Tensor,

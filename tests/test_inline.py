@@ -138,6 +138,7 @@ def test_a_signal_to_a_one_worker_sweep_records_the_run_interrupted_and_it_resum
     output = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0 and "Traceback" not in output, output
     assert not children, children  # no worker process was spawned
+    assert "executor local: in this process on cpu (1 thread each)" in output, output
     interrupted = {r: rec for r, rec in _records(store).items()
                    if rec["status"] == "interrupted"}
     assert len(interrupted) == 1, output

@@ -36,6 +36,10 @@ def _where(executor: str, slots: list[str], n_todo: int, ray_address: str | None
     each = (f"{most} thread{'s' if most > 1 else ''} each" if threads is not None else
             f"threads automatic, at most {most} each")
     devices = sorted(set(used), key=used.index)
+    from ganbench.executors.local import inline
+
+    if inline(used):
+        return f"executor local: in this process on cpu ({each})"
     return (f"executor local: {len(used)} worker process{'es' if len(used) > 1 else ''} on "
             f"{', '.join(devices)} ({each})")
 

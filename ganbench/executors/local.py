@@ -42,6 +42,12 @@ def _fingerprint(store: Store, run_id: str) -> tuple[Any, ...] | None:
     return tuple(record.get(k) for k in ("status", "started", "finished"))
 
 
+def inline(slots: list[str]) -> bool:
+    """One CPU worker runs in this process (ganbench.executors.inline: a worker process's
+    start-up only adds to the time when there is one); ``GANBENCH_INLINE=0`` spawns it."""
+    return slots == ["cpu"] and os.environ.get("GANBENCH_INLINE", "1") != "0"
+
+
 def _run_local(todo: list[RunConfig], store: Store, slots: list[str],
                progress: SweepProgress, results: dict[str, dict[str, Any]],
                threads: int | None = None, target: Callable = _train_target) -> None:
@@ -117,10 +123,7 @@ def _run_local(todo: list[RunConfig], store: Store, slots: list[str],
                       "reason": "interrupted before training began"}
         _finished(slot, run_id, record)
 
-    # One CPU worker runs in this process (ganbench.executors.inline: a worker process's
-    # start-up only adds to the time when there is one); GANBENCH_INLINE=0 spawns it.
-    inline = slots == ["cpu"] and os.environ.get("GANBENCH_INLINE", "1") != "0"
-    pool = (InlinePool if inline else WorkerPool)(slots, threads, target)
+    pool = (InlinePool if inline(slots) else WorkerPool)(slots, threads, target)
     pool.run([(c.run_id, (c.to_dict(), str(store.root))) for c in todo],
              on_start=on_start, on_done=on_done, on_error=on_error,
              on_interrupted=on_interrupted, check=check)

@@ -25,15 +25,33 @@ processes each, the spread in brackets):
   seconds for the three (so about 11 for the warm set): on this shared machine wall times
   mostly measure the other processes.
 
-What got it there: the classifier's eval-mode network with batchnorm folded into the
+- issue 18 (speed), re-measured before and after on the same VM in one session (load
+  average 2-3, the training job on the other core; per-metric ``time.process_time`` around
+  each ``compute`` as ``_score`` runs them, two fresh processes each): before, Parzen 2.4-2.5
+  s; cold 12.1-13.2 s = 4.9-5.5x (fid 1.4-1.6, kid 1.5-1.6, prdc 2.9-3.0, memorisation
+  3.8-4.8); warm 9.2-9.8 s = 3.7-4.1x (fid 0.74-0.76, kid 1.5-1.6, prdc 1.9, memorisation
+  2.6-3.4). After: Parzen 2.4-2.6 s; cold 10.2-10.7 s = 4.2x (fid 1.5, kid 1.05-1.07,
+  prdc 2.0-2.2, memorisation 3.2-3.4); warm 7.5-7.6 s = 2.9-3.1x (fid 0.66-0.78, kid
+  0.97-0.99, prdc 1.30-1.35, memorisation 2.1-2.2). Every value identical except KID's
+  mean and std (2.7e-8 and 2.0e-8 relative; 1.2e-7 for a collapsed set of 20 digits).
+  How: KID's inner products as float32 GEMMs (cubes and sums float64); PRDC's and
+  memorisation's distance chunks of 32 MB (L3-sized, one buffer for all chunks, no page
+  faults: 128 MB chunks cost PRDC a third more); memorisation's candidates read from the
+  bound mask eight bytes at a time, its bound on 96 principal axes instead of 128 (fewer
+  flops, a few more candidates). Still above 2x: memorisation's exact search is a 98-column
+  GEMM over all 10,000 x 50,000 pairs (about 1.6 s); PRDC is two 10,000 x 10,000 GEMMs with
+  their comparisons; the feature pass costs 0.7 s (batch size, channels_last and unfold
+  tried: no gain); the cold run adds 2.7 s of dataset-only work (real features 0.7,
+  their PRDC radii 0.9, memorisation's index 0.5 and typical distance 0.55) that an
+  on-disk cache would remove (not done).
+
+What got it there (before issue 18): the classifier's eval-mode network with batchnorm folded into the
 convolutions and max-pooling as four strided maxima before the ReLU (1.8x faster, features
 within 1e-5), features and probabilities from one forward pass (``features_and_classify``),
 PRDC's per-column reductions as byte maxima (``any(0)`` was 10x slower) and density as one
-total, and the per-process cache. Why 2x is not reached: at its published defaults (100
-subsets of 1,000, float64) KID alone costs 0.7x Parzen, and memorisation's exact nearest
-neighbours of 10,000 samples among 50,000 training images is a 130-column float32 GEMM over
-all pairs (55% of its time) plus three memory passes over that matrix; both would need a
-change of definition (fewer subsets, float32 kernels, approximate neighbours) to go further.
+total, and the per-process cache. (Then, KID in float64 cost 0.7x Parzen, and memorisation's
+130-column GEMM over all pairs 55% of its time, plus three memory passes over that matrix:
+issue 18 above took float32 inner products for KID and cache-sized chunks for the passes.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ holds them out of its real-data reference). Metrics that want a particular numbe
 - ``stacked-modes``: modes of stacked MNIST (PacGAN); needs ``classify_channels(x) -> (N, 3)``
   integer digit labels.
 - ``memorisation``: near copies of training examples, in pixel space; any dataset. Its index
-  of the training split is kept per process, by content (:mod:`ganbench_plugins.kept`).
+  of the training split (:mod:`ganbench_plugins.nearest`) is kept per process, by content
+  (:mod:`ganbench_plugins.kept`).
 
 ``parzen``, the paper's estimator, is ``ganbench.evaluate.ParzenMetric``, registered by the core.
 """
@@ -37,14 +38,13 @@ from ganbench_plugins.metrics_features import (
     dataset_name,
     dims,
     fid,
-    gemm_dtype,
     kid_metric,
     prdc_metric,
-    rows_per_chunk,
 )
+from ganbench_plugins.nearest import NearestIndex, nearest_distances
 
 __all__ = ["FID", "KID", "PRDC", "fid", "kid_metric", "prdc_metric", "modes", "classifier_score",
-           "stacked_modes", "memorisation"]
+           "stacked_modes", "memorisation", "NearestIndex", "nearest_distances"]
 
 
 def kl_to_uniform(counts: Tensor) -> float:
@@ -235,100 +235,6 @@ def stacked_modes(batch_size: int = 1000) -> StackedModes:
 
 
 # ---- memorisation -------------------------------------------------------------------------
-
-def _nearest_direct(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
-    """``nearest_distances`` by brute force: chunked cdist, from differences (not from the
-    GEMM |a|^2 + |b|^2 - 2 a.b, whose rounding makes an exact copy in low dimensions look
-    as far from its original as nearest neighbours are: ring-2d's copies were missed)."""
-    rows = rows_per_chunk(len(y), 1 << 26)  # 256 MB of float32 per chunk
-    mode = "donot_use_mm_for_euclid_dist" if x.shape[1] <= 32 else None
-    out = []
-    for i in range(0, len(x), rows):
-        d = torch.cdist(x[i:i + rows], y, compute_mode=mode or "use_mm_for_euclid_dist_if_necessary")
-        if exclude is not None:
-            d[torch.arange(len(d), device=d.device), exclude[i:i + rows]] = math.inf
-        out.append(d.min(dim=1).values)
-    return torch.cat(out) if out else x.new_zeros(0)
-
-
-class NearestIndex:
-    """Exact nearest-neighbour distances to the rows of ``y`` (float32), found with a lower
-    bound that costs a sixth of the full search on MNIST.
-
-    Every point ``z`` (centred on ``y``'s mean) is split into its coordinates ``p`` on the top
-    ``rank`` principal axes of ``y`` (of up to 5,000 evenly spaced rows; any orthonormal basis
-    keeps the bound valid, these make it tight) and the length ``r`` of the rest. Then
-    ``|a - b|^2 >= |p_a - p_b|^2 + (r_a - r_b)^2``, one float32 GEMM over ``rank + 2``
-    columns for a chunk of queries against all of ``y``. A query's upper bound is its exact
-    distance to the row of smallest bound; only the rows whose bound is below it (with a
-    margin of 1e-3 of the squared norms, far above float32's rounding) are measured, directly
-    as ``|a - b|``. The answer is the brute-force one (to float32 rounding). A chunk where the
-    bound prunes badly (unstructured data) is searched by brute force."""
-
-    def __init__(self, y: Tensor, rank: int = 128):
-        self.y = y.reshape(len(y), -1).float()
-        dims = self.y.shape[1]
-        self.rank = min(rank, dims // 4)
-        self.brute = self.rank < 8 or len(self.y) < 64
-        if self.brute:
-            return
-        y, self.dtype = self.y, gemm_dtype()  # float32 unless its GEMMs may round more
-        self.mu = y.to(self.dtype).mean(0)
-        pick = torch.linspace(0, len(y) - 1, min(len(y), 5000), device=y.device).long()
-        sub = y[pick].double() - self.mu.double()
-        self.basis = torch.linalg.eigh(sub.T @ sub).eigenvectors[:, -self.rank:].to(self.dtype)
-        e, sq = self._embed(y)
-        self.ey = torch.cat([-2 * e, sq[:, None]], 1).T.contiguous()  # (rank + 2, N)
-        self.slack = 1e-3 * float(sq.max()) + 1e-6
-
-    def _embed(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """(N, rank + 1) ``[p, r]`` and (N,) squared norms of ``z - mean``."""
-        parts, norms = [], []
-        for s in range(0, len(z), 10000):
-            zc = z[s:s + 10000].to(self.dtype) - self.mu
-            p = zc @ self.basis
-            r = torch.addmm(zc, p, self.basis.T, alpha=-1.0).norm(dim=1)
-            parts.append(torch.cat([p, r[:, None]], 1))
-            norms.append((zc * zc).sum(1))
-        return torch.cat(parts), torch.cat(norms)
-
-    def search(self, x: Tensor, exclude: Tensor | None = None) -> Tensor:
-        """Each row of ``x``'s distance to its nearest row of ``y``, not counting row
-        ``exclude[i]`` of ``y`` for ``x[i]``."""
-        x, y = x.reshape(len(x), -1).float(), self.y
-        if self.brute or len(x) == 0:
-            return _nearest_direct(x, y, exclude)
-        rows = rows_per_chunk(len(y), 1 << 25)  # 128 MB of float32 bounds per chunk
-        out = []
-        for i in range(0, len(x), rows):
-            a = x[i:i + rows]
-            ea, asq = self._embed(a)
-            bound = torch.cat([ea, torch.ones_like(asq)[:, None]], 1) @ self.ey  # lb^2 - |a-mu|^2
-            if exclude is not None:
-                bound[torch.arange(len(a), device=a.device), exclude[i:i + rows]] = math.inf
-            seed = bound.argmin(1, keepdim=True)
-            best = ((a[:, None, :] - y[seed]) ** 2).sum(2)[:, 0]
-            limit = best - asq + 1e-3 * asq + self.slack
-            qi, j = (bound < limit[:, None]).nonzero(as_tuple=True)
-            del bound
-            if len(qi) > 0.05 * len(a) * len(y):  # the bound does not prune: brute force
-                out.append(_nearest_direct(a, y, None if exclude is None
-                                           else exclude[i:i + rows]))
-                continue
-            step = 1 << 14
-            for s in range(0, len(qi), step):
-                q, t = qi[s:s + step], j[s:s + step]
-                best.scatter_reduce_(0, q, ((a[q] - y[t]) ** 2).sum(1), reduce="amin")
-            out.append(best.sqrt())
-        return torch.cat(out)
-
-
-def nearest_distances(x: Tensor, y: Tensor, exclude: Tensor | None = None) -> Tensor:
-    """Each row of ``x``'s distance to its nearest row of ``y`` (exact, ``NearestIndex``);
-    ``exclude[i]`` is an index of ``y`` not to match with ``x[i]`` (itself, when ``x`` is drawn
-    from ``y``)."""
-    return NearestIndex(y).search(x, exclude)
-
 
 class Memorisation:
     """The paper's Figure 2 argument as a number: each sample's pixel-space distance to its

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ganbench.config import NOT_IN_ID
 from ganbench.errors import ConfigError
+from ganbench.leaderboard_notes import sigma_edge_notes
 from ganbench.results import MADE_BY, PROTOCOL, differences, plain, protocol_columns, protocol_key
 
 DEFAULT_BY = ("generator", "discriminator", "loss", "dataset")
@@ -240,6 +241,7 @@ def leaderboard(frame: pd.DataFrame, metric: str = "parzen_mean", by: list[str] 
         used, note = _dataset_protocol(group, scored, protocol, metric, name)
         frame.loc[used, "_used"] = True
         notes += note
+    notes += sigma_edge_notes(frame, metric)
     rows = []
     for _, group in frame.groupby([frame[c].astype(str) for c in keys], sort=True):
         rows.append(_row(group, keys, expected[group["_group"].iloc[0]], higher))

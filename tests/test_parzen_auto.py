@@ -109,3 +109,25 @@ def test_the_edge_flag_is_a_results_column(tmp_path):
     assert record["metrics"]["parzen"]["settings"]["sigmas"]["auto"].startswith("h *")
     assert record["parzen_sigma_at_edge"] == frame["parzen_sigma_at_edge"].iloc[0]
     assert math.isfinite(frame["parzen_mean"].iloc[0])
+
+
+def test_the_leaderboard_says_when_parzen_scores_are_bounds():
+    import pandas as pd
+
+    from ganbench.leaderboard import leaderboard
+
+    rows = [{"run_id": f"r{i}", "status": "done", "generator": "mlp", "discriminator": "mlp",
+             "loss": loss, "dataset": dataset, "seed": seed, "parzen_mean": -1.0 - i / 10,
+             "parzen_sigma_at_edge": edge}
+            for i, (loss, dataset, seed, edge) in enumerate([
+                ("hinge", "ring-2d", 0, 1.0), ("hinge", "ring-2d", 1, 0.0),
+                ("minimax", "ring-2d", 0, 1.0), ("minimax", "ring-2d", 1, None),
+                ("hinge", "grid-25", 0, 0.0), ("minimax", "grid-25", 0, 0.0)])]
+    notes = leaderboard(pd.DataFrame(rows)).attrs["notes"]
+    edge_notes = [n for n in notes if "end of its grid" in n]
+    assert edge_notes == [
+        "ring-2d: in 2 of 4 runs (1 not recorded) Parzen's sigma is an end of its grid, so "
+        "their scores are bounds, not the estimator's value; `--set metric.parzen.sigmas=auto` "
+        "scales the grid to the data."]  # grid-25: none at an edge, no note
+    modes = leaderboard(pd.DataFrame(rows).assign(modes=8), metric="modes").attrs["notes"]
+    assert not [n for n in modes if "end of its grid" in n]  # not ranked by Parzen

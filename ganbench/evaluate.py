@@ -111,7 +111,8 @@ class ParzenMetric:
 
     ``sigmas``: ``"paper"`` (the default: the paper's grid, numpy.logspace(-1, 0, 10), made for
     MNIST's pixel scale), ``"auto"`` (a grid scaled to the data, for low-dimensional data
-    whose scale is not MNIST's: ``ganbench.parzen.auto_sigmas``), or a list of widths."""
+    whose scale is not MNIST's: ``ganbench.parzen.auto_sigmas``), or, from Python, a list of
+    widths (a run's settings take the two names)."""
 
     name = "parzen"
     higher_is_better = {"mean": True}
@@ -121,6 +122,9 @@ class ParzenMetric:
         from ganbench.errors import DataError
         from ganbench.parzen import _as_sigmas
 
+        if isinstance(sigmas, bool):
+            raise ValueError(f"sigmas must be \"paper\", \"auto\" or positive widths, got "
+                             f"{sigmas!r}")
         if isinstance(sigmas, str):
             if sigmas not in ("paper", "auto"):
                 raise ValueError(f"sigmas must be \"paper\", \"auto\" or a list of positive "
@@ -150,20 +154,26 @@ class ParzenMetric:
         return {"valid": self.n_valid, "test": self.n_test}
 
     def compute(self, samples: torch.Tensor, dataset: Any) -> dict[str, float]:
-        from ganbench.parzen import DEFAULT_SIGMAS, auto_sigmas, parzen_log_likelihood
+        from ganbench.parzen import parzen_log_likelihood
 
         splits = dataset.splits
         valid = splits["valid"][: self.n_valid]
         test = splits["test"] if self.n_test is None else splits["test"][: self.n_test]
-        if self.sigmas == "auto":
-            grid = auto_sigmas(valid, n_centres=len(samples))
-        else:
-            grid = DEFAULT_SIGMAS if self.sigmas == "paper" else self.sigmas
+        grid = self.grid(valid, len(samples))
         result = parzen_log_likelihood(samples, valid, test, grid, device=samples.device)
         values = {k.removeprefix("parzen_"): v for k, v in result.to_record().items()}
-        edges = (float(min(grid)), float(max(grid)))
+        # an end of a grid of several widths (a single width given is a choice, not a bound)
+        edges = (float(min(grid)), float(max(grid))) if len(grid) > 1 else ()
         values["sigma_at_edge"] = float(result.sigma in edges)
         return values
+
+    def grid(self, valid: torch.Tensor, n_centres: int) -> Any:
+        """The widths tried: the paper's, ``auto_sigmas`` of ``valid``, or those given."""
+        from ganbench.parzen import DEFAULT_SIGMAS, auto_sigmas
+
+        if self.sigmas == "auto":
+            return auto_sigmas(valid, n_centres=n_centres)
+        return DEFAULT_SIGMAS if self.sigmas == "paper" else self.sigmas
 
 
 def build_metric(name: str, protocol: Protocol) -> Any:
@@ -339,15 +349,18 @@ def evaluate(generator: nn.Module, config: Any, dataset: Any, device: torch.devi
 def validation_score(generator: nn.Module, config: Any, dataset: Any,
                      device: torch.device) -> dict[str, float] | None:
     """The checkpoint-selection score (never the test split): the Parzen log-likelihood of the
-    first ``n_valid`` validation examples at the best sigma of the paper's grid, from the same
-    samples as the final score. None when the samples are not finite."""
-    from ganbench.parzen import DEFAULT_SIGMAS, parzen_log_density
+    first ``n_valid`` validation examples at the best sigma of the parzen metric's grid (the
+    paper's unless ``metric.parzen.sigmas`` says otherwise), from the same samples as the
+    final score. None when the samples are not finite."""
+    from ganbench.parzen import parzen_log_density
 
     protocol = Protocol.from_config(config)
     samples = draw(generator, config, "score", protocol.n_samples, device)
     if not torch.isfinite(samples).all():
         return None
     valid = dataset.splits["valid"][: protocol.n_valid]
-    means = parzen_log_density(valid, samples, DEFAULT_SIGMAS, device=device).mean(dim=1)
+    sigmas = ParzenMetric(sigmas=protocol.options_of("parzen").get("sigmas", "paper")).grid(
+        valid, len(samples))
+    means = parzen_log_density(valid, samples, sigmas, device=device).mean(dim=1)
     best = int(means.argmax())
-    return {"parzen_valid": float(means[best]), "sigma": float(DEFAULT_SIGMAS[best])}
+    return {"parzen_valid": float(means[best]), "sigma": float(sigmas[best])}

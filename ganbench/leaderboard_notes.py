@@ -12,7 +12,7 @@ def sigma_edge_notes(frame: pd.DataFrame, metric: str) -> list[str]:
     means (``_used``) chose a width at an end of their grid, where the score is a bound on
     the estimator's value rather than the value (runs scored before ganbench recorded it
     count as unknown)."""
-    if not metric.startswith("parzen") or EDGE not in frame.columns:
+    if metric != "parzen_mean" or EDGE not in frame.columns:
         return []
     notes = []
     for name, group in frame[frame["_used"]].groupby("_group", sort=True):
@@ -22,6 +22,6 @@ def sigma_edge_notes(frame: pd.DataFrame, metric: str) -> list[str]:
             unknown = f" ({len(group) - known} not recorded)" if known < len(group) else ""
             notes.append(f"{name}: in {at_edge} of {len(group)} runs{unknown} Parzen's sigma "
                          f"is an end of its grid, so their scores are bounds, not the "
-                         f"estimator's value; `--set metric.parzen.sigmas=auto` scales the "
-                         f"grid to the data.")
+                         f"estimator's value; runs trained with metric.parzen.sigmas = "
+                         f"\"auto\" (a grid scaled to the data) avoid it.")
     return notes

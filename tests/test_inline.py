@@ -33,6 +33,7 @@ from tests.test_executors import (
 
 def test_one_cpu_worker_trains_in_this_process_and_ganbench_inline_0_spawns(tmp_path,
                                                                           monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # as the ganbench command sets it
     store = Store(tmp_path / "store")
     configs = resolved([toy_config(seed=s) for s in range(2)])
     # _run_local hands the target (config dict, store root): the run id from the dict.
@@ -62,6 +63,7 @@ def _run_id(config_dict):
 def test_the_same_run_bit_for_bit_in_this_process_and_in_a_worker(tmp_path, monkeypatch):
     config = resolved([toy_config(train={"steps": 40, "batch_size": 32, "log_every": 5,
                                          "checkpoint_every": 10})])[0]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     inline = Store(tmp_path / "inline")
     [a] = executors.run_many([config], store=inline, workers=1, threads=1)
     monkeypatch.setenv("GANBENCH_INLINE", "0")
@@ -115,10 +117,25 @@ def test_a_run_held_elsewhere_goes_last_and_is_asked_about_again():
 def test_threads_are_set_for_the_runs_and_restored():
     before = torch.get_num_threads()
     seen = []
-    InlinePool(["cpu"], 1, lambda payload, device: seen.append(torch.get_num_threads())).run(
+    InlinePool(["cpu"], before + 1,
+               lambda payload, device: seen.append(torch.get_num_threads())).run(
         [("a", None)], on_start=lambda s, k: None, on_done=lambda s, k, r: None,
         on_error=lambda s, k, why: None)
-    assert seen == [1] and torch.get_num_threads() == before
+    assert seen == [before + 1] and torch.get_num_threads() == before
+
+
+def test_in_this_process_only_with_passive_openmp_and_not_when_turned_off(monkeypatch):
+    from ganbench.executors.local import inline
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("GANBENCH_INLINE", raising=False)
+    assert inline(["cpu"]) and not inline(["cpu", "cpu"]) and not inline(["cuda:0"])
+    for off in ("0", "false", "No", "off"):
+        monkeypatch.setenv("GANBENCH_INLINE", off)
+        assert not inline(["cpu"])
+    monkeypatch.delenv("GANBENCH_INLINE")
+    monkeypatch.delenv("OMP_WAIT_POLICY")  # spinning OpenMP threads here: a worker process
+    assert not inline(["cpu"])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -16,5 +16,9 @@ def test_true_pairs_are_nonzeros_pairs_in_order(shape, density):
     rows, cols = true_pairs(mask)
     expected_rows, expected_cols = mask.nonzero(as_tuple=True)
     assert torch.equal(rows, expected_rows) and torch.equal(cols, expected_cols)
-    assert true_pairs(mask[1:]) is not None  # a view at an offset: the plain path
+    for view in (mask[1:], mask[:, 1:], mask[:, 3:]):  # views at offsets, non-contiguous too
+        if view.numel():
+            got = true_pairs(view)
+            want = view.nonzero(as_tuple=True)
+            assert got is not None and all(torch.equal(a, b) for a, b in zip(got, want))
     assert true_pairs(mask, most=len(expected_rows) - 1) is None or len(expected_rows) == 0

@@ -75,7 +75,7 @@ def test_settings_say_which_grid():
     assert ParzenMetric(sigmas=[0.5, 1]).settings()["sigmas"] == [0.5, 1.0]
 
 
-@pytest.mark.parametrize("bad", ["wide", [0.1, -1.0], [0.0]])
+@pytest.mark.parametrize("bad", ["wide", [0.1, -1.0], [0.0], True])
 def test_bad_sigmas_are_refused(bad):
     with pytest.raises(ValueError, match="sigmas must be"):
         ParzenMetric(sigmas=bad)
@@ -127,7 +127,26 @@ def test_the_leaderboard_says_when_parzen_scores_are_bounds():
     edge_notes = [n for n in notes if "end of its grid" in n]
     assert edge_notes == [
         "ring-2d: in 2 of 4 runs (1 not recorded) Parzen's sigma is an end of its grid, so "
-        "their scores are bounds, not the estimator's value; `--set metric.parzen.sigmas=auto` "
-        "scales the grid to the data."]  # grid-25: none at an edge, no note
+        "their scores are bounds, not the estimator's value; runs trained with "
+        "metric.parzen.sigmas = \"auto\" (a grid scaled to the data) avoid it."]  # grid-25: none at an edge, no note
     modes = leaderboard(pd.DataFrame(rows).assign(modes=8), metric="modes").attrs["notes"]
     assert not [n for n in modes if "end of its grid" in n]  # not ranked by Parzen
+
+
+def test_checkpoint_selection_uses_the_parzen_metrics_grid():
+    from ganbench.evaluate import validation_score
+    from ganbench.runner import prepare
+    from tests.conftest import toy_config
+    from tests.test_executors import resolved
+
+    def chosen(options):
+        [config] = resolved([toy_config(dataset="ring-2d", score={
+            "n_samples": 300, "n_valid": 100, "metric_options": options})])
+        exp = prepare(config)
+        return validation_score(exp.generator, config, exp.dataset, torch.device("cpu"))
+
+    valid = prepare(toy_config(dataset="ring-2d")).dataset.splits["valid"][:100]
+    auto = chosen({"parzen": {"sigmas": "auto"}})
+    assert auto["sigma"] in [float(s) for s in auto_sigmas(valid, n_centres=300)]
+    assert chosen({})["sigma"] in [float(s) for s in DEFAULT_SIGMAS]
+    assert chosen({"parzen": {"sigmas": "paper"}}) == chosen({})

@@ -32,16 +32,21 @@ from ganbench.executors.pool import _interrupt
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops the run as Ctrl-C does (recorded interrupted), as in a worker process;
-    only where handlers can be set (the main thread)."""
+    """SIGTERM stops the run as Ctrl-C does (recorded interrupted), and a repeated Ctrl-C
+    within a second counts once, as in a worker process; only where handlers can be set (the
+    main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # ignored stays ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)  # a repeat within
+    try:  # a second does not cut the interrupted record short, as in a worker process
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed from C, cannot be put back from here
+                signal.signal(signum, handler)
 
 
 class InlinePool:

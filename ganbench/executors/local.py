@@ -44,8 +44,11 @@ def _fingerprint(store: Store, run_id: str) -> tuple[Any, ...] | None:
 
 def inline(slots: list[str]) -> bool:
     """One CPU worker runs in this process (ganbench.executors.inline: a worker process's
-    start-up only adds to the time when there is one); ``GANBENCH_INLINE=0`` spawns it."""
-    return slots == ["cpu"] and os.environ.get("GANBENCH_INLINE", "1") != "0"
+    start-up only adds to the time when there is one), if this process's OpenMP threads wait
+    passively (``OMP_WAIT_POLICY`` set before torch loaded, as the ganbench command does; a
+    worker process is started with it); ``GANBENCH_INLINE=0`` (or false, no, off) spawns it."""
+    off = os.environ.get("GANBENCH_INLINE", "1").strip().lower() in ("0", "false", "no", "off")
+    return slots == ["cpu"] and not off and "OMP_WAIT_POLICY" in os.environ
 
 
 def _run_local(todo: list[RunConfig], store: Store, slots: list[str],

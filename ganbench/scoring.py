@@ -4,7 +4,7 @@ a generator from a run folder, a checkpoint, or exported weights."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ganbench import config as cfg
-from ganbench.errors import DataError, GanbenchError
+from ganbench.errors import ConfigError, DataError, GanbenchError
 from ganbench.store import BEST, CHECKPOINT, CONFIG, RECORD, Store, read_json
 
 
@@ -93,10 +93,14 @@ def _same_export(path: Path, exported: dict[str, Any]) -> bool:
 
 
 def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
-            device: str | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
+            device: str | None = None, metrics: list[str] | None = None,
+            assignments: list[str] | None = None) -> dict[str, Any]:
     """Score a stored run again through the evaluation stage (the run's own protocol, with
     ``n_samples`` kernel centres if given, or only ``metrics`` if given: the others' values
-    stay as they are) and update its record."""
+    stay as they are) and update its record. ``assignments``: ``metric.NAME.OPTION=VALUE``
+    strings (``--set``), over the run's own metric options for this scoring only (the record
+    keeps each metric's settings, so the leaderboard never pools runs scored otherwise; the
+    run's config, hence its id, is unchanged)."""
     from ganbench import evaluate
     from ganbench.identity import stale_reasons
     from ganbench.record import RunRecord
@@ -118,6 +122,7 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     experiment = prepare(config)
     protocol = evaluate.Protocol.from_config(config, dataset=experiment.dataset,
                                              n_samples=n_samples, metrics=metrics)
+    protocol = _with_metric_options(protocol, assignments or [])
     evaluate.check_metrics(protocol, experiment.dataset, config.dataset)
     generator, _ = load_generator(folder, dev)
     try:
@@ -127,6 +132,28 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     record.add_scores(values)
     write_record(folder, record)
     return record.to_dict()
+
+
+def _with_metric_options(protocol: Any, assignments: list[str]) -> Any:
+    """``protocol`` with ``metric.NAME.OPTION=VALUE`` strings applied to its metric options;
+    a ConfigError for any other part or a metric the protocol does not compute."""
+    options = {name: dict(opts) for name, opts in protocol.options}
+    for text in assignments:
+        part, option, value = cfg.parse_assignment(text)
+        if part != "metric":
+            raise ConfigError(f"--set {text!r}: only metric options apply when re-scoring "
+                                f"(metric.NAME.OPTION=VALUE); the run's other settings are "
+                                f"its identity: train a new run to change them")
+        name, _, key = option.partition(".")
+        if name not in protocol.metrics:
+            raise ConfigError(f"--set {text!r}: metric {name!r} is not among the metrics "
+                                f"scored ({', '.join(protocol.metrics) or 'none'}); add "
+                                f"--metrics {name}")
+        options.setdefault(name, {})[key] = value
+    if not assignments:
+        return protocol
+    return replace(protocol, options=tuple(sorted(
+        (name, tuple(sorted(opts.items()))) for name, opts in options.items())))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,42 @@ def test_score_adds_a_metric_to_a_finished_run_without_changing_the_others(runne
     assert set(again["metrics"]) == {"parzen", "moments"}
 
 
+def test_score_set_changes_a_metric_option_for_this_scoring_and_records_it(runner, tmp_path):
+    first = _train(runner, tmp_path, "--metrics", "parzen,moments")
+    assert first["metrics"]["moments"]["settings"] == {"n_real": 10000}
+    config = (tmp_path / first["run_id"] / "config.json").read_text()
+    out = runner.invoke(cli, ["score", first["run_id"], "--metrics", "moments", "--set",
+                              "metric.moments.n_real=50", "--store", str(tmp_path), "--json"])
+    assert out.exit_code == 0, out.output
+    again = json.loads(out.output)
+    assert again["metrics"]["moments"]["settings"] == {"n_real": 50}
+    assert again["moments"] != first["moments"]  # fewer real examples: another estimate
+    assert again["parzen_mean"] == first["parzen_mean"]  # not asked for: as it was
+    assert (tmp_path / first["run_id"] / "config.json").read_text() == config  # same run
+    # the leaderboard never pools it with a run of the run's own settings
+    second = _train(runner, tmp_path, "--metrics", "parzen,moments", "--seed", "1")
+    third = _train(runner, tmp_path, "--metrics", "parzen,moments", "--seed", "2")
+    assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
+    board = leaderboard(results.load(tmp_path), metric="moments")
+    assert board.iloc[0]["n"] == 2 and board.iloc[0]["left_out"] == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "optimizer.lr=0.1"], "only metric options apply when re-scoring"),
+    (["--set", "metric.moments.n_real=50"], "metric 'moments' is not among the metrics scored"),
+    (["--metrics", "moments", "--set", "metric.moments.nreal=5"], "unknown option(s) nreal"),
+    (["--metrics", "moments", "--set", "metric.moments.n_real=1"], "n_real must be at least 2"),
+])
+def test_score_set_bad_input_is_one_line_exit_2_and_the_record_unchanged(runner, tmp_path, args,
+                                                                         message):
+    first = _train(runner, tmp_path)
+    record = (tmp_path / first["run_id"] / "record.json").read_bytes()
+    out = runner.invoke(cli, ["score", first["run_id"], *args, "--store", str(tmp_path)])
+    assert out.exit_code == 2, out.output
+    assert message in out.output and len(out.output.strip().splitlines()) == 1
+    assert (tmp_path / first["run_id"] / "record.json").read_bytes() == record
+
+
 def test_a_rerun_asking_for_a_new_metric_scores_it_without_retraining(runner, tmp_path):
     first = _train(runner, tmp_path, "--metrics", "parzen")
     second = _train(runner, tmp_path, "--metrics", "parzen,moments")

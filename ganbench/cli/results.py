@@ -56,18 +56,23 @@ def results_command(store, fmt, all_columns, with_stale) -> None:
 @click.option("--threads", type=int, default=None, metavar="N",
               help="Torch CPU threads (default: the cores free now).")
 @METRICS_OPTION
+@click.option("--set", "assignments", multiple=True, metavar="metric.NAME.OPTION=VALUE",
+              help="A metric's option for this scoring, e.g. metric.fid.n_real=5000 "
+                   "(repeatable; recorded with the metric's settings).")
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True)
-def score_command(run_id, n_samples, device, threads, metrics, store, as_json) -> None:
+def score_command(run_id, n_samples, device, threads, metrics, assignments, store,
+                  as_json) -> None:
     """Re-score a stored run (its own protocol, or --metrics to add metrics to a finished run
-    without retraining); updates its record."""
+    without retraining, --set to change a metric's options); updates its record."""
     from ganbench import compute
     from ganbench.scoring import rescore
 
     threads = compute.threads_for(_threads(threads), work=compute.LARGE_WORK)
     with compute.torch_threads(threads):
         record = rescore(_store(store, must_exist=True), run_id, n_samples=n_samples,
-                         device=device, metrics=_metrics(metrics))
+                         device=device, metrics=_metrics(metrics),
+                         assignments=list(assignments))
     if as_json:
         click.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
     else:

@@ -32,6 +32,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if "metrics_warm" in TIMINGS:  # the next evaluation in the process (ganbench_plugins.kept)
             warm = TIMINGS["metrics_warm"][0]
             terminalreporter.write_line(f"the default set again (warm): {warm:.1f} s: {warm / one:.2f}x")
+        if "metrics_disk" in TIMINGS:  # a new process, the dataset-only work on disk
+            disk = TIMINGS["metrics_disk"][0]
+            terminalreporter.write_line(f"the default set from the disk cache: {disk:.1f} s: "
+                                        f"{disk / one:.2f}x")
     if "parzen" not in TIMINGS:
         return
     ours = TIMINGS["parzen"]

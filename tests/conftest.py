@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import torch
 from click.testing import CliRunner
 
 from ganbench import plugins
+
+# The metrics' disk cache (ganbench_plugins.kept) off for the suite, subprocesses included:
+# tests that count computations must not find answers another test left; tests/test_kept_disk.py
+# turns it on in a folder of its own.
+os.environ["GANBENCH_CACHE"] = "off"
 
 
 def make_distribution(root: Path, name: str, entry_points: dict[str, dict[str, str]],

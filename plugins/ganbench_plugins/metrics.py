@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganbench_plugins.kept import fingerprint, kept
+from ganbench_plugins.kept import FLOAT, fingerprint, kept
 from ganbench_plugins.metrics_features import (
     FID,
     KID,
@@ -277,9 +277,10 @@ class Memorisation:
         train = train.reshape(len(train), -1).to(samples.device, torch.float32)
         gen = torch.Generator().manual_seed(self.seed)
         ref = torch.randperm(len(train), generator=gen)[:self.n_ref].to(samples.device)
-        index = kept("train-index", key, lambda: NearestIndex(train))
+        index = kept("train-index", key, lambda: NearestIndex(train),
+                     disk=(NearestIndex.state, lambda st: NearestIndex.from_state(train, st)))
         typical = kept("train-typical", (*key, self.n_ref, self.seed), lambda: float(
-            index.search(train[ref], exclude=ref).median()))
+            index.search(train[ref], exclude=ref).median()), disk=FLOAT)
         if typical <= 0:
             raise ValueError("memorisation: the median nearest-neighbour distance in the training "
                              "set is 0 (duplicated training examples)")

@@ -6,7 +6,7 @@ dataset's test split (10,000 by default, fewer if the split is smaller), in a fe
 - the dataset's own ``features(x) -> (N, F)`` when it has one (``FeatureDataset``; MNIST's is
   a small shipped classifier's penultimate layer), recorded with its ``feature_extractor_id``
   (name and sha256) where the dataset provides one; then the real examples' features (and
-  PRDC's radii of them) are kept per process, by content (:mod:`ganbench_plugins.kept`);
+  PRDC's radii of them) are kept, by content, in the process and on disk (``kept``);
 - else, for data of at most 16 dimensions, the (flattened) coordinates themselves;
 - else the metric does not apply, and ``applies_to`` says so.
 
@@ -15,9 +15,7 @@ weights at run time) or prdc (numpy and scikit-learn, whole 10,000 x 10,000 matr
 over, on the CPU): the definitions are the published ones, the computation stays on the
 evaluation device, and ``tests/test_metrics.py`` checks each against those packages and against
 brute-force references. Statistics are float64; PRDC's distances are float32 GEMMs whose close
-calls (within float32's error of a radius) are decided again in float64, so its counts are
-float64's.
-"""
+calls (within float32's error of a radius) are decided again in float64 (counts: float64's)."""
 
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ import torch
 from scipy import linalg
 from torch import Tensor
 
-from ganbench_plugins.kept import fingerprint, kept
+from ganbench_plugins.kept import TENSOR, TENSORS, fingerprint, kept
 
 COORDINATE_DIMS = 16  # data of at most this many dims is its own feature space
 CHUNK_ELEMENTS = 1 << 23  # distance-matrix elements per chunk (32 MB in float32: L3-sized)
@@ -61,15 +59,17 @@ def real_examples(dataset: Any, n_real: int | None, device: torch.device) -> Ten
 
 def real_features(dataset: Any, n_real: int | None, device: torch.device,
                   batch_size: int = 1000) -> Tensor:
-    """``extract`` of the first ``n_real`` test examples, kept per process where the dataset
-    names its extractor (``feature_extractor_id``): by that name, its class, their sha256."""
+    """``extract`` of the first ``n_real`` test examples, kept in the process and on disk where
+    the dataset names its extractor (``feature_extractor_id``): by that name, its class, their
+    sha256."""
     real = real_examples(dataset, n_real, torch.device("cpu"))
     name = callable(getattr(dataset, "features", None)) and getattr(
         dataset, "feature_extractor_id", None)
     if not name:
         return extract(dataset, real.to(device), batch_size)
     key = (dataset.__class__.__qualname__, str(name), fingerprint(real), str(device), batch_size)
-    return kept("real-features", key, lambda: extract(dataset, real.to(device), batch_size))
+    return kept("real-features", key, lambda: extract(dataset, real.to(device), batch_size),
+                disk=TENSOR)
 
 
 def rows_per_chunk(columns: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
@@ -371,7 +371,7 @@ class PRDC(FeatureMetric):
         real, fake = self.features(samples, dataset)
         ks = sorted({self.options["k_pr"], self.options["k_dc"]})
         radii = kept("real-radii", (fingerprint(real), tuple(ks), str(real.device)),
-                     lambda: knn_sq_radii(real, ks))
+                     lambda: knn_sq_radii(real, ks), disk=TENSORS)
         return prdc(real, fake, self.options["k_pr"], self.options["k_dc"], real_radii=radii)
 
 

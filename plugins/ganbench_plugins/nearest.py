@@ -76,6 +76,32 @@ class NearestIndex:
         self.ey = torch.cat([-2 * e, sq[:, None]], 1).T.contiguous()  # (rank + 2, N)
         self.slack = 1e-3 * float(sq.max()) + 1e-6
 
+    def state(self) -> dict:
+        """What ``from_state`` needs besides ``y``, as tensors and plain values (the disk
+        cache of :mod:`ganbench_plugins.kept`)."""
+        if self.brute:
+            return {"rank": self.rank, "brute": True, "n": len(self.y)}
+        return {"rank": self.rank, "brute": False, "n": len(self.y), "mu": self.mu,
+                "dtype": str(self.dtype).removeprefix("torch."), "basis": self.basis,
+                "ey": self.ey, "slack": self.slack}
+
+    @classmethod
+    def from_state(cls, y: Tensor, state: dict) -> NearestIndex:
+        """The index of ``y`` from its ``state()``; a ValueError if it is not ``y``'s shape."""
+        index = cls.__new__(cls)
+        index.y = y.reshape(len(y), -1).float()
+        index.rank, index.brute = int(state["rank"]), bool(state["brute"])
+        if state["n"] != len(y):
+            raise ValueError("the state is of another number of rows")
+        if not index.brute:
+            index.dtype = getattr(torch, state["dtype"])
+            index.mu, index.basis, index.ey = state["mu"], state["basis"], state["ey"]
+            index.slack = float(state["slack"])
+            if tuple(index.ey.shape) != (index.rank + 2, len(y)) or \
+                    tuple(index.basis.shape) != (index.y.shape[1], index.rank):
+                raise ValueError("the state is of another shape")
+        return index
+
     def _embed(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """(N, rank + 1) ``[p, r]`` and (N,) squared norms of ``z - mean``."""
         parts, norms = [], []

@@ -84,6 +84,24 @@ def test_fid_of_a_singular_covariance_is_finite_and_a_complex_root_is_refused():
         F.frechet_distance(np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), np.eye(2))
 
 
+@pytest.mark.filterwarnings("error")
+def test_fid_of_features_with_dead_units_is_the_eigenvalue_formula_without_a_warning():
+    # as MNIST's classifier features: 17 of 128 units never active (rank-deficient
+    # covariances, whose product scipy's sqrtm calls singular); the reference takes
+    # Tr (S1 S2)^(1/2) as the sum of sqrt(eigenvalues of S1^(1/2) S2 S1^(1/2)), in float64
+    g = gen(11)
+    a, b = torch.randn(3000, 128, generator=g).relu(), torch.randn(3000, 128, generator=g)
+    a[:, :17] = 0
+    b = (b @ torch.randn(128, 128, generator=g) / 12).relu()
+    b[:, :17] = 0
+    (mu1, s1), (mu2, s2) = F.gaussian_statistics(a), F.gaussian_statistics(b)
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    trace = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ s2 @ root1), 0, None)).sum()
+    want = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * trace
+    assert F.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(want, rel=1e-6)
+
+
 def test_fid_offsets_both_covariances_when_the_root_is_not_finite(monkeypatch):
     calls, real_sqrtm = [], linalg.sqrtm
 

@@ -20,6 +20,7 @@ calls (within float32's error of a radius) are decided again in float64 (counts:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -87,12 +88,10 @@ def features_reason(dataset: Any) -> str | None:
 def feature_space(dataset: Any) -> dict[str, Any]:
     """What the record keeps about the feature space: ``features`` (``dataset.features`` or
     ``coordinates``) and, where the dataset gives it, ``feature_extractor_id``."""
-    if callable(getattr(dataset, "features", None)):
-        out: dict[str, Any] = {"features": "dataset.features"}
-        if getattr(dataset, "feature_extractor_id", None) is not None:
-            out["feature_extractor_id"] = dataset.feature_extractor_id
-        return out
-    return {"features": "coordinates"}
+    if not callable(getattr(dataset, "features", None)):
+        return {"features": "coordinates"}
+    name = getattr(dataset, "feature_extractor_id", None)
+    return {"features": "dataset.features", **({} if name is None else {"feature_extractor_id": name})}
 
 
 def extract(dataset: Any, x: Tensor, batch_size: int = 1000) -> Tensor:
@@ -151,10 +150,12 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     sigma1 = np.atleast_2d(sigma1).astype(np.float64)
     sigma2 = np.atleast_2d(sigma2).astype(np.float64)
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(sigma1)) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings():  # scipy warns of singular products, common in features
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # (dead ReLUs); tests: exact
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(len(sigma1)) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"FID: (S1 S2)^(1/2) has an imaginary component "
@@ -261,8 +262,7 @@ def gemm_dtype() -> torch.dtype:
 
 def _augmented(x: Tensor, sq: Tensor, left: bool) -> Tensor:
     """Rows ``[a, |a|^2, 1]`` (left) or ``[-2 b, 1, |b|^2]`` (right), float32 (``gemm_dtype``):
-    their products
-    are the squared distances ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM."""
+    their products are the squared distances ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM."""
     one = torch.ones_like(sq)[:, None]
     return (torch.cat([x, sq[:, None], one], 1) if left
             else torch.cat([-2 * x, one, sq[:, None]], 1)).to(gemm_dtype())

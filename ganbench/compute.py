@@ -109,9 +109,19 @@ def busy_cores(seconds: float = 0.2) -> float:
     return max(0.0, share * len(cpus) - own / seconds)
 
 
+FREE_CORES_TTL = 10.0  # seconds a measurement of free cores is reused
+_free: tuple[float, int] | None = None  # (when, free cores) of the last measurement
+
+
 def free_cores() -> int:
-    """Cores no other process is using now (at least 1)."""
-    return max(1, cpu_cores() - math.floor(busy_cores() + 0.5))
+    """Cores no other process is using now (at least 1). A measurement takes a fifth of a
+    second of waiting, so one younger than ``FREE_CORES_TTL`` seconds is reused (a sweep of
+    short runs scored one after another measured once per run: 0.2 s of each toy run)."""
+    global _free
+    now = time.monotonic()
+    if _free is None or not 0 <= now - _free[0] < FREE_CORES_TTL:
+        _free = (now, max(1, cpu_cores() - math.floor(busy_cores() + 0.5)))
+    return _free[1]
 
 
 def model_work(*modules: Any, batch_size: int) -> int:

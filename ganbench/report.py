@@ -31,8 +31,9 @@ def samples_png(samples: torch.Tensor, data: torch.Tensor, png_path: Path) -> No
     dim = math.prod(samples.shape[1:])
     if dim == 1:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.hist(data.flatten().numpy(), bins=60, density=True, alpha=0.5, label="data")
-        ax.hist(samples.flatten().numpy(), bins=60, density=True, alpha=0.5, label="generator")
+        for x, label in ((data, "data"), (samples, "generator")):  # one polygon, not 60 bars:
+            ax.hist(x.flatten().numpy(), bins=60, density=True, alpha=0.5, label=label,
+                    histtype="stepfilled")  # 0.2 -> 0.06 s a picture, most of a toy run's plots
         ax.legend()
     elif dim == 2:
         fig, ax = plt.subplots(figsize=(4.5, 4.5))

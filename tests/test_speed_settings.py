@@ -146,6 +146,27 @@ def test_busy_cores_arithmetic(monkeypatch):
     assert compute.busy_cores(0.2) == pytest.approx(0.75 * 2 - 0.05 / 0.2)
 
 
+def test_free_cores_reuses_a_recent_measurement(monkeypatch):
+    busy, clock = iter([0.0, 1.0, 0.0]), {"t": 100.0}
+    calls = []
+
+    def measured():
+        calls.append(1)
+        return next(busy)
+
+    monkeypatch.setattr(compute, "busy_cores", measured)
+    monkeypatch.setattr(compute, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(compute.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(compute, "_free", None)
+    assert compute.free_cores() == 2 and len(calls) == 1
+    clock["t"] += compute.FREE_CORES_TTL - 0.5
+    assert compute.free_cores() == 2 and len(calls) == 1  # reused: no wait
+    clock["t"] += 1.0
+    assert compute.free_cores() == 1 and len(calls) == 2  # measured again: one core busy
+    clock["t"] -= 50.0  # a clock that went back is never trusted
+    assert compute.free_cores() == 2 and len(calls) == 3
+
+
 def test_cpu_times_read_this_machine():
     import os
 

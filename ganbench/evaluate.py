@@ -318,7 +318,8 @@ def _score(samples: torch.Tensor, dataset: Any, protocol: Protocol, metrics: dic
         record[f"{name.replace('-', '_')}_seconds"] = seconds
         described = metric.settings() if callable(getattr(metric, "settings", None)) else {}
         settings[name] = {"n_samples": n, **_provenance(name), "settings": described,
-                          "higher_is_better": dict(getattr(metric, "higher_is_better", {}))}
+                          "higher_is_better": dict(getattr(metric, "higher_is_better", {})),
+                          "options": protocol.options_of(name)}  # as given: for references
     if settings:
         record["metrics"] = settings
     return record

@@ -131,8 +131,9 @@ def _keep(out: dict[str, Any], kind: str, record: dict[str, Any],
 # ---- kept in the store -------------------------------------------------------------------
 
 def protocol_of_run(store: Any, run_id: str) -> tuple[Any, Any, evaluate.Protocol]:
-    """The (resolved) config, the dataset and the protocol a stored run was scored with (its
-    record's metrics, with the config's options and numbers)."""
+    """The (resolved) config, the dataset and the protocol a stored run was scored with: its
+    record's metrics, with the options and sample counts the record says they were scored
+    with (``ganbench score --set``, ``--n-samples``), else the config's."""
     from ganbench import plugins
     from ganbench.config import RunConfig, with_defaults
     from ganbench.store import CONFIG, read_json
@@ -144,8 +145,20 @@ def protocol_of_run(store: Any, run_id: str) -> tuple[Any, Any, evaluate.Protoco
         raise GanbenchError(f"the reference rows of {config.dataset} need the dataset, which "
                             f"could not be built: {' '.join(str(exc).split())[:300]}") from exc
     record = store.read_record(run_id) or {}
-    names = list(record.get("metrics") or []) or None
-    return config, dataset, evaluate.Protocol.from_config(config, dataset=dataset, metrics=names)
+    described = record.get("metrics") or {}
+    protocol = evaluate.Protocol.from_config(config, dataset=dataset,
+                                             metrics=list(described) or None)
+    options = dict(protocol.options)  # the options each metric was scored with (score --set)
+    options.update({name: tuple(sorted(d["options"].items())) for name, d in described.items()
+                    if isinstance(d, dict) and isinstance(d.get("options"), dict)})
+    protocol = dataclasses.replace(
+        protocol, options=tuple(sorted((k, v) for k, v in options.items() if v)))
+    follow = [d.get("n_samples") for name, d in described.items()  # metrics that take the
+              if isinstance(d, dict) and name in protocol.metrics  # protocol's sample count
+              and getattr(evaluate.build_metric(name, protocol), "n_samples", None) is None]
+    if follow and all(isinstance(n, int) and n == follow[0] for n in follow):
+        protocol = dataclasses.replace(protocol, n_samples=follow[0])  # score --n-samples
+    return config, dataset, protocol
 
 
 def cache_key(dataset_name: str, options: dict[str, Any], protocol: evaluate.Protocol) -> str:

@@ -25,7 +25,8 @@ PROTOCOL = "protocol."
 VERSION, SOURCE = "version.", "source."  # what made a run: ganbench.identity
 MADE_BY = (VERSION, SOURCE)
 PARZEN_PROTOCOL = ("parzen_n_samples", "parzen_n_valid", "parzen_n_test")
-_NOT_PROTOCOL = {"distribution", "version", "seconds", "wall_time"}
+# (``options``: what the metric was given, which its ``settings`` already say in full)
+_NOT_PROTOCOL = {"distribution", "version", "seconds", "wall_time", "options"}
 
 
 def _cell(value: Any) -> Any:

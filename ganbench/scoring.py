@@ -125,12 +125,18 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     protocol = _with_metric_options(protocol, assignments or [])
     evaluate.check_metrics(protocol, experiment.dataset, config.dataset)
     generator, _ = load_generator(folder, dev)
-    try:
-        values = evaluate.evaluate(generator, config, experiment.dataset, dev, protocol)
-    except evaluate.NonFinite as exc:
-        raise DataError(f"run {run_id}: {exc}; nothing re-scored") from exc
-    record.add_scores(values)
-    write_record(folder, record)
+    with store.lock(run_id):  # RunLocked (one line) while a process trains or scores it
+        try:
+            values = evaluate.evaluate(generator, config, experiment.dataset, dev, protocol)
+        except evaluate.NonFinite as exc:
+            raise DataError(f"run {run_id}: {exc}; nothing re-scored") from exc
+        except ValueError as exc:  # a metric refusing its input or options (say k > n_real)
+            raise DataError(f"run {run_id}: {' '.join(str(exc).split())}; nothing "
+                            f"re-scored") from exc
+        record = RunRecord.from_dict(read_json(folder / RECORD)) if (folder / RECORD).exists() \
+            else record  # as it is now, under the lock: nothing another process wrote is lost
+        record.add_scores(values)
+        write_record(folder, record)
     return record.to_dict()
 
 

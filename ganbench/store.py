@@ -78,9 +78,11 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def atomic_torch_save(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, _mode())
-    os.close(fd)
     try:
+        try:
+            os.fchmod(fd, _mode())
+        finally:
+            os.close(fd)
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -9,13 +9,14 @@ import math
 import os
 import subprocess
 import sys
+import time
 import warnings
 from types import SimpleNamespace
 
 import pytest
 import torch
 from ganbench_plugins import kept as kept_module
-from ganbench_plugins import metrics
+from ganbench_plugins import metrics, metrics_features
 from ganbench_plugins.nearest import NearestIndex, nearest_distances
 
 from ganbench import evaluate
@@ -70,9 +71,10 @@ def test_a_new_process_reads_back_what_the_last_computed(cache, monkeypatch):
     train, samples = _inputs()
     calls = []
     built = _counting_index(monkeypatch)
+    monkeypatch.setattr(metrics_features, "builtin", lambda dataset: True)  # as MNIST's
     first = _score(samples, _data(train, calls=calls))
     assert built == [400] and sorted(calls) == [100, 400]  # the samples, the real examples
-    names = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in cache.iterdir())
+    names = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in cache.rglob("*.pt"))
     assert names == ["real-features", "real-radii", "train-index", "train-typical"]
     kept_module.clear_kept()  # as a new process: nothing in memory
     calls.clear()
@@ -139,12 +141,13 @@ def test_a_damaged_file_is_computed_again_and_rewritten(cache, monkeypatch):
     built = _counting_index(monkeypatch)
     metric = metrics.memorisation(n_ref=60)
     first = metric.compute(samples, _data(train))
-    (index_file,) = cache.glob("train-index-*.pt")
+    (index_file,) = cache.rglob("train-index-*.pt")
     index_file.write_bytes(index_file.read_bytes()[:100])  # truncated
-    (typical_file,) = cache.glob("train-typical-*.pt")
+    (typical_file,) = cache.rglob("train-typical-*.pt")
     torch.save({"rank": "not a state"}, typical_file)  # a readable file of another kind
     kept_module.clear_kept()
-    assert metric.compute(samples, _data(train)) != {} and built == [400, 400]
+    assert metric.compute(samples, _data(train)) == first and built == [400, 400]
+    assert isinstance(torch.load(typical_file, weights_only=True), float)  # rewritten
     kept_module.clear_kept()
     assert metric.compute(samples, _data(train)) == first and built == [400, 400]
 
@@ -154,7 +157,7 @@ def test_a_state_of_another_shape_is_not_used(cache, monkeypatch):
     built = _counting_index(monkeypatch)
     metric = metrics.memorisation(n_ref=60)
     first = metric.compute(samples, _data(train))
-    (index_file,) = cache.glob("train-index-*.pt")
+    (index_file,) = cache.rglob("train-index-*.pt")
     state = torch.load(index_file, weights_only=True)
     state["ey"] = state["ey"][:, :10]
     torch.save(state, index_file)
@@ -165,9 +168,14 @@ def test_a_state_of_another_shape_is_not_used(cache, monkeypatch):
 def test_off_writes_nothing_and_unwritable_warns(tmp_path, monkeypatch):
     train, samples = _inputs()
     metric = metrics.memorisation(n_ref=60)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for off in ("off", "0", ""):
         monkeypatch.setenv("GANBENCH_CACHE", off)
         assert kept_module.cache_dir() is None
+        kept_module.clear_kept()
+        assert math.isclose(metric.compute(samples, _data(train))["near_copies"], 0.25)
+    assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("GANBENCH_CACHE", str(blocked / "cache"))
@@ -196,3 +204,62 @@ def test_an_index_from_its_state_answers_as_the_index(shape):
     assert torch.allclose(again.search(x), nearest_distances(x, y), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError):
         NearestIndex.from_state(y[:-1], state)
+
+
+def test_another_packages_dataset_keeps_its_features_in_the_process_only(cache):
+    train, samples = _inputs()
+    calls = []
+    fid = evaluate.build_metric("fid", evaluate.Protocol())
+    fid.compute(samples, _data(train, calls=calls))
+    assert not list(cache.rglob("real-features-*"))  # its extractor's code is not in the key
+    fid.compute(samples, _data(train, calls=calls))
+    assert sorted(calls) == [100, 100, 400]  # but in the process, by content and name
+
+
+def test_a_full_disk_or_an_unreadable_precision_still_answers(cache, monkeypatch):
+    train, samples = _inputs()
+    metric = metrics.memorisation(n_ref=60)
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed")
+
+    monkeypatch.setattr(kept_module.torch, "save", full)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = metric.compute(samples, _data(train))
+    assert math.isclose(value["near_copies"], 0.25)
+    assert any("metric cache" in str(w.message) for w in caught)
+    assert not list(cache.rglob("*.tmp"))  # no temporary file left behind
+    monkeypatch.undo()
+    monkeypatch.setenv("GANBENCH_CACHE", str(cache))
+
+    def unreadable():
+        raise RuntimeError("you have used the new fp32_precision API")
+
+    monkeypatch.setattr(kept_module.torch, "get_float32_matmul_precision", unreadable)
+    kept_module.clear_kept()
+    assert metric.compute(samples, _data(train)) == value
+    assert kept_module._precision()[0] == "per-backend" and kept_module.float32_exact()
+
+
+def test_other_code_versions_folders_are_pruned_when_old(cache, monkeypatch):
+    train, samples = _inputs()
+    cache.mkdir(parents=True)
+    old, recent = cache / "0123456789abcdef", cache / "fedcba9876543210"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "train-index-x.pt").write_bytes(b"x")
+    stale = time.time() - (kept_module.PRUNE_DAYS + 1) * 86400
+    os.utime(old, (stale, stale))
+    metrics.memorisation(n_ref=60).compute(samples, _data(train))
+    here = cache / kept_module.code_tag()[:16]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([recent.name, here.name])
+    tmp = here / ".train-index-y.pt.abc.tmp"  # left by a killed process
+    tmp.write_bytes(b"x")
+    os.utime(tmp, (stale, stale))
+    kept_module.clear_kept()
+    changed = train.clone()
+    changed[0, 0] += 1
+    metrics.memorisation(n_ref=60).compute(samples, _data(changed))  # a new answer written
+    assert not tmp.exists() and recent.exists()
+

@@ -70,6 +70,19 @@ def test_score_set_changes_a_metric_option_for_this_scoring_and_records_it(runne
     assert len({first["run_id"], second["run_id"], third["run_id"]}) == 3
     board = leaderboard(results.load(tmp_path), metric="moments")
     assert board.iloc[0]["n"] == 2 and board.iloc[0]["left_out"] == 1
+    # the reference rows follow what the record says a run was scored with
+    from ganbench import references
+    from ganbench.store import Store
+
+    _, _, protocol = references.protocol_of_run(Store(tmp_path), first["run_id"])
+    assert protocol.options_of("moments") == {"n_real": 50}
+    _, _, protocol = references.protocol_of_run(Store(tmp_path), second["run_id"])
+    assert protocol.options_of("moments") == {} and protocol.n_samples == 300
+    out = runner.invoke(cli, ["score", second["run_id"], "--n-samples", "200", "--store",
+                              str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    _, _, protocol = references.protocol_of_run(Store(tmp_path), second["run_id"])
+    assert protocol.n_samples == 200
 
 
 @pytest.mark.parametrize("args,message", [
@@ -77,6 +90,7 @@ def test_score_set_changes_a_metric_option_for_this_scoring_and_records_it(runne
     (["--set", "metric.moments.n_real=50"], "metric 'moments' is not among the metrics scored"),
     (["--metrics", "moments", "--set", "metric.moments.nreal=5"], "unknown option(s) nreal"),
     (["--metrics", "moments", "--set", "metric.moments.n_real=1"], "n_real must be at least 2"),
+    (["--metrics", "prdc", "--set", "metric.prdc.k_pr=100000"], "nothing re-scored"),
 ])
 def test_score_set_bad_input_is_one_line_exit_2_and_the_record_unchanged(runner, tmp_path, args,
                                                                          message):
@@ -141,3 +155,14 @@ def test_the_example_metric_package_passes_its_own_tests():
                           str(package / "tests")], capture_output=True, text=True, cwd=package)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "4 passed" in out.stdout
+
+
+def test_score_of_a_run_another_process_holds_is_one_line(runner, tmp_path):
+    from ganbench.store import Store
+
+    first = _train(runner, tmp_path)
+    with Store(tmp_path).lock(first["run_id"]):
+        out = runner.invoke(cli, ["score", first["run_id"], "--store", str(tmp_path)])
+    assert out.exit_code == 2, out.output
+    assert "another process" in out.output and len(out.output.strip().splitlines()) == 1
+

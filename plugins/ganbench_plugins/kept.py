@@ -16,7 +16,10 @@ that computed an answer (or to torch) misses instead of reading it. Files hold t
 values only, read with ``weights_only=True``; one that cannot be read is computed again and
 rewritten, one that cannot be written is skipped (the answer is still returned). Written
 atomically (a temporary file renamed), so concurrent processes never read half a file. On MNIST
-the default metric set writes about 25 MB (features 5 MB, the training split's index 20 MB).
+the default metric set writes about 30 MB (float64 features 10 MB, the training split's index
+20 MB). Each version of the code writes in a folder of its own (``code_tag()``'s first 16
+digits); folders of other versions unused for ``PRUNE_DAYS`` days are removed when a new
+answer is written, and so are temporary files that old.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ def cache_dir() -> Path | None:
     value = os.environ.get(CACHE_ENV)
     if value is not None:
         return None if value.strip().lower() in _OFF else Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no home directory: no disk cache
+        return None
     return Path(base) / "ganbench" / "metrics"
 
 
@@ -67,12 +73,35 @@ def code_tag() -> str:
     return digest.hexdigest()
 
 
+def builtin(obj: Any) -> bool:
+    """Whether ``obj``'s class is defined in this package, so that ``code_tag`` covers its
+    code (a dataset's feature extractor: another package's may change under the same name)."""
+    return obj.__class__.__module__.split(".")[0] == __name__.split(".")[0]
+
+
 def disk_path(kind: str, key: tuple) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
     name = hashlib.sha256(repr((kind, key, code_tag())).encode()).hexdigest()[:40]
-    return folder / f"{kind}-{name}.pt"
+    return folder / code_tag()[:16] / f"{kind}-{name}.pt"
+
+
+PRUNE_DAYS = 7
+
+
+def _prune(folder: Path) -> None:
+    """Remove the other code versions' folders and temporary files unused for PRUNE_DAYS."""
+    import shutil
+    import time
+
+    old = time.time() - PRUNE_DAYS * 86400
+    try:
+        for path in [*folder.parent.iterdir(), *folder.glob(".*.tmp")]:
+            if path != folder and path.stat().st_mtime < old:
+                (shutil.rmtree if path.is_dir() else os.unlink)(path)
+    except OSError:  # another process pruning too, or no permission: nothing lost
+        pass
 
 
 def _load(path: Path) -> tuple[bool, Any]:
@@ -89,7 +118,7 @@ def _save(path: Path, state: Any) -> None:
 
     try:
         atomic_torch_save(path, state)
-    except OSError as exc:  # read-only, full: the answer is still returned
+    except Exception as exc:  # read-only, full (torch says RuntimeError): still answered
         warnings.warn(f"metric cache {path.parent} not written ({exc}); set {CACHE_ENV}=off "
                       f"or another folder", stacklevel=3)
 
@@ -137,14 +166,42 @@ def kept(kind: str, key: tuple, compute: Callable[[], Any], *, disk: Codec | Non
         value = compute()
         if path is not None:
             _save(path, disk[0](value))
+            _prune(path.parent)
     store[key] = value
     while len(store) > KEEP[kind]:
         store.popitem(last=False)
     return value
 
 
-def _precision() -> tuple[str, bool]:
-    return (torch.get_float32_matmul_precision(), bool(torch.backends.cuda.matmul.allow_tf32))
+_NEW_API = ("fp32_precision", "cuda.matmul.fp32_precision", "mkldnn.matmul.fp32_precision",
+            "cudnn.conv.fp32_precision")  # torch.backends.<these>: per-backend settings
+
+
+def _backend(path: str) -> str:
+    value: Any = torch.backends
+    for name in path.split("."):
+        value = getattr(value, name, None)
+    return str(value)
+
+
+def _precision() -> tuple[str, ...]:
+    """torch's float32 precision settings that change the answers: the legacy ones (matmul
+    precision, CUDA matmul and cuDNN TF32) while they can be read, else (once torch's
+    per-backend settings are used, the legacy getters raise) the per-backend ones."""
+    try:
+        return (torch.get_float32_matmul_precision(),
+                str(torch.backends.cuda.matmul.allow_tf32), str(torch.backends.cudnn.allow_tf32))
+    except RuntimeError:
+        return ("per-backend", *(_backend(p) for p in _NEW_API))
+
+
+def float32_exact() -> bool:
+    """Whether float32 matrix products are computed in float32 (not TF32 or bfloat16: see
+    ``torch.set_float32_matmul_precision`` and torch's per-backend ``fp32_precision``)."""
+    legacy = _precision()
+    if legacy[0] != "per-backend":
+        return legacy[0] == "highest" and legacy[1] == "False"
+    return all(value in ("ieee", "none", "None") for value in legacy[1:-1])
 
 
 def clear_kept() -> None:

@@ -29,7 +29,7 @@ import torch
 from scipy import linalg
 from torch import Tensor
 
-from ganbench_plugins.kept import TENSOR, TENSORS, fingerprint, kept
+from ganbench_plugins.kept import TENSOR, TENSORS, builtin, fingerprint, float32_exact, kept
 
 COORDINATE_DIMS = 16  # data of at most this many dims is its own feature space
 CHUNK_ELEMENTS = 1 << 23  # distance-matrix elements per chunk (32 MB in float32: L3-sized)
@@ -70,7 +70,7 @@ def real_features(dataset: Any, n_real: int | None, device: torch.device,
         return extract(dataset, real.to(device), batch_size)
     key = (dataset.__class__.__qualname__, str(name), fingerprint(real), str(device), batch_size)
     return kept("real-features", key, lambda: extract(dataset, real.to(device), batch_size),
-                disk=TENSOR)
+                disk=TENSOR if builtin(dataset) else None)
 
 
 def rows_per_chunk(columns: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
@@ -255,9 +255,7 @@ ROUNDING = 1e-4  # float32 GEMM distances are trusted to this fraction of |a|^2 
 def gemm_dtype() -> torch.dtype:
     """float32, unless float32 matrix products may be computed in less (TF32, bfloat16: see
     ``torch.set_float32_matmul_precision``), when the error bounds below would not hold."""
-    full = (torch.get_float32_matmul_precision() == "highest"
-            and not torch.backends.cuda.matmul.allow_tf32)
-    return torch.float32 if full else torch.float64
+    return torch.float32 if float32_exact() else torch.float64
 
 
 def _augmented(x: Tensor, sq: Tensor, left: bool) -> Tensor:

@@ -1,7 +1,7 @@
 """Bank the finished runs of a leaderboard store into the repository, so that a lost store
 (the development VM is not always kept between sessions) loses no finished run.
 
-For every run of STORE whose status is ``done``, copies its ``config.json``, ``record.json``
+For every run of STORE that is finished (``done`` or ``diverged``), copies its ``config.json``, ``record.json``
 and ``losses.csv`` (a few KB; no checkpoint, no generator) to ``results/leaderboard/runs/
 <run_id>/``. That folder is itself a store of finished runs without weights:
 
@@ -17,15 +17,16 @@ import shutil
 import sys
 from pathlib import Path
 
+from ganbench.record import FINAL
 from ganbench.store import CONFIG, RECORD, Store
 
-FILES = (CONFIG, RECORD, "losses.csv")
+FILES = (CONFIG, "losses.csv", RECORD)  # the record last: a run is banked once it is there
 
 
 def bank(store: Store, dest: Path) -> tuple[int, int]:
     new = kept = 0
     for run_id in store.run_ids():
-        if store.status(run_id) != "done":
+        if store.status(run_id) not in FINAL:  # done or diverged: what a leaderboard counts
             continue
         out = dest / run_id
         if (out / RECORD).exists() and (out / RECORD).read_bytes() == (

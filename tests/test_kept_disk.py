@@ -245,21 +245,42 @@ def test_a_full_disk_or_an_unreadable_precision_still_answers(cache, monkeypatch
 def test_other_code_versions_folders_are_pruned_when_old(cache, monkeypatch):
     train, samples = _inputs()
     cache.mkdir(parents=True)
-    old, recent = cache / "0123456789abcdef", cache / "fedcba9876543210"
-    for folder in (old, recent):
+    name = "train-index-" + "ab" * 20 + ".pt"
+    old, recent, foreign = (cache / "0123456789abcdef", cache / "fedcba9876543210",
+                            cache / "00000000aaaaaaaa")
+    for folder in (old, recent, foreign):
         folder.mkdir()
-        (folder / "train-index-x.pt").write_bytes(b"x")
+        (folder / name).write_bytes(b"x")
+    (foreign / "notes.txt").write_text("not the cache's")  # a folder holding something else
+    (cache / "mine.txt").write_text("the user's")  # GANBENCH_CACHE was a folder in use
     stale = time.time() - (kept_module.PRUNE_DAYS + 1) * 86400
-    os.utime(old, (stale, stale))
+    for path in (old, foreign, cache / "mine.txt"):
+        os.utime(path, (stale, stale))
     metrics.memorisation(n_ref=60).compute(samples, _data(train))
     here = cache / kept_module.code_tag()[:16]
-    assert sorted(p.name for p in cache.iterdir()) == sorted([recent.name, here.name])
-    tmp = here / ".train-index-y.pt.abc.tmp"  # left by a killed process
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [recent.name, foreign.name, here.name, "mine.txt"])
+    assert (foreign / name).exists() and (foreign / "notes.txt").exists()
+    tmp = here / f".{name}.abc123.tmp"  # left by a killed process
     tmp.write_bytes(b"x")
-    os.utime(tmp, (stale, stale))
+    theirs = here / ".something.tmp"
+    theirs.write_bytes(b"x")
+    for path in (tmp, theirs):
+        os.utime(path, (stale, stale))
     kept_module.clear_kept()
     changed = train.clone()
     changed[0, 0] += 1
     metrics.memorisation(n_ref=60).compute(samples, _data(changed))  # a new answer written
-    assert not tmp.exists() and recent.exists()
+    assert not tmp.exists() and theirs.exists() and recent.exists()
 
+
+def test_reading_a_version_keeps_it_from_being_pruned(cache):
+    train, samples = _inputs()
+    metric = metrics.memorisation(n_ref=60)
+    metric.compute(samples, _data(train))
+    here = cache / kept_module.code_tag()[:16]
+    stale = time.time() - (kept_module.PRUNE_DAYS + 1) * 86400
+    os.utime(here, (stale, stale))
+    kept_module.clear_kept()
+    metric.compute(samples, _data(train))  # read from disk
+    assert here.stat().st_mtime > stale + 86400

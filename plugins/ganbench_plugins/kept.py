@@ -18,15 +18,20 @@ rewritten, one that cannot be written is skipped (the answer is still returned).
 atomically (a temporary file renamed), so concurrent processes never read half a file. On MNIST
 the default metric set writes about 30 MB (float64 features 10 MB, the training split's index
 20 MB). Each version of the code writes in a folder of its own (``code_tag()``'s first 16
-digits); folders of other versions unused for ``PRUNE_DAYS`` days are removed when a new
-answer is written, and so are temporary files that old.
+digits); folders of other versions neither read nor written for ``PRUNE_DAYS`` days are
+removed when a new answer is written, and so are temporary files that old (only files of
+the cache's own names: ``GANBENCH_CACHE`` pointing at a folder with other things in it
+loses none of them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import re
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -90,23 +95,39 @@ def disk_path(kind: str, key: tuple) -> Path | None:
 PRUNE_DAYS = 7
 
 
-def _prune(folder: Path) -> None:
-    """Remove the other code versions' folders and temporary files unused for PRUNE_DAYS."""
-    import shutil
-    import time
+_KINDS = "|".join(map(re.escape, KEEP))
+_OURS = re.compile(rf"\.?({_KINDS})-[0-9a-f]{{40}}\.pt(\..+\.tmp)?")
+_VERSION = re.compile(r"[0-9a-f]{16}")
 
+
+def _prune(folder: Path) -> None:
+    """Remove what this cache wrote and nobody used for PRUNE_DAYS: other code versions'
+    folders (only files of the cache's own names in folders of its own names, never anything
+    else that lies in ``cache_dir()``) and temporary files left by killed processes."""
     old = time.time() - PRUNE_DAYS * 86400
     try:
-        for path in [*folder.parent.iterdir(), *folder.glob(".*.tmp")]:
-            if path != folder and path.stat().st_mtime < old:
-                (shutil.rmtree if path.is_dir() else os.unlink)(path)
+        for path in folder.glob(".*.tmp"):
+            if _OURS.fullmatch(path.name) and path.stat().st_mtime < old:
+                path.unlink()
+        for other in folder.parent.iterdir():
+            if other == folder or not _VERSION.fullmatch(other.name) or other.is_symlink() \
+                    or not other.is_dir() or other.stat().st_mtime >= old:
+                continue
+            files = list(other.iterdir())
+            if all(f.is_file() and _OURS.fullmatch(f.name) for f in files):
+                for f in files:
+                    f.unlink()
+                other.rmdir()
     except OSError:  # another process pruning too, or no permission: nothing lost
         pass
 
 
 def _load(path: Path) -> tuple[bool, Any]:
     try:
-        return True, torch.load(path, map_location=None, weights_only=True)
+        found = True, torch.load(path, map_location=None, weights_only=True)
+        with contextlib.suppress(OSError):
+            os.utime(path.parent)  # this code version's folder is in use: not pruned
+        return found
     except FileNotFoundError:
         return False, None
     except Exception:  # unreadable (truncated, foreign, another torch): computed again

@@ -38,8 +38,9 @@ def protocol(described: Any) -> str | None:
     and timing (keys sorted, no spaces); None when there is no entry."""
     if not isinstance(described, dict):
         return None
-    kept = {k: v for k, v in described.items()
-            if k not in _NOT_PROTOCOL and not str(k).endswith("_seconds")}
+    kept = {k: v for k, v in described.items()  # options count where no settings say them
+            if (k not in _NOT_PROTOCOL or (k == "options" and not described.get("settings")))
+            and not str(k).endswith("_seconds")}
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
 
 

@@ -101,6 +101,34 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     strings (``--set``), over the run's own metric options for this scoring only (the record
     keeps each metric's settings, so the leaderboard never pools runs scored otherwise; the
     run's config, hence its id, is unchanged)."""
+    folder = store.run_dir(run_id)
+    if not (folder / CONFIG).exists():
+        raise _no_run(store, run_id)
+    with store.lock(run_id):  # RunLocked (one line) while another process trains or scores it
+        if not (folder / CONFIG).exists():  # removed (ganbench rm) before the lock was taken
+            _unmake(folder)
+            raise _no_run(store, run_id)
+        return _rescore_locked(store, run_id, n_samples, device, metrics, assignments)
+
+
+def _no_run(store: Store, run_id: str) -> GanbenchError:
+    known = ", ".join(store.run_ids()[:10]) or "none"
+    return GanbenchError(f"no run {run_id!r} in {store.root} (runs: {known})")
+
+
+def _unmake(folder: Path) -> None:
+    """Remove the folder ``Store.lock`` made again for a run removed meanwhile (only its lock
+    file in it)."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        if [p.name for p in folder.iterdir()] == [".lock"]:
+            (folder / ".lock").unlink()
+            folder.rmdir()
+
+
+def _rescore_locked(store: Store, run_id: str, n_samples: int | None, device: str | None,
+                    metrics: list[str] | None, assignments: list[str] | None) -> dict[str, Any]:
     from ganbench import evaluate
     from ganbench.identity import stale_reasons
     from ganbench.record import RunRecord
@@ -108,9 +136,6 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     from ganbench.runner import prepare, resolve_device
 
     folder = store.run_dir(run_id)
-    if not (folder / CONFIG).exists():
-        known = ", ".join(store.run_ids()[:10]) or "none"
-        raise GanbenchError(f"no run {run_id!r} in {store.root} (runs: {known})")
     record = RunRecord.from_dict(read_json(folder / RECORD) if (folder / RECORD).exists()
                                  else {"run_id": run_id})
     stale = stale_reasons(record.to_dict())  # its numbers came from other plugin code
@@ -125,18 +150,15 @@ def rescore(store: Store, run_id: str, *, n_samples: int | None = None,
     protocol = _with_metric_options(protocol, assignments or [])
     evaluate.check_metrics(protocol, experiment.dataset, config.dataset)
     generator, _ = load_generator(folder, dev)
-    with store.lock(run_id):  # RunLocked (one line) while a process trains or scores it
-        try:
-            values = evaluate.evaluate(generator, config, experiment.dataset, dev, protocol)
-        except evaluate.NonFinite as exc:
-            raise DataError(f"run {run_id}: {exc}; nothing re-scored") from exc
-        except ValueError as exc:  # a metric refusing its input or options (say k > n_real)
-            raise DataError(f"run {run_id}: {' '.join(str(exc).split())}; nothing "
-                            f"re-scored") from exc
-        record = RunRecord.from_dict(read_json(folder / RECORD)) if (folder / RECORD).exists() \
-            else record  # as it is now, under the lock: nothing another process wrote is lost
-        record.add_scores(values)
-        write_record(folder, record)
+    try:
+        values = evaluate.evaluate(generator, config, experiment.dataset, dev, protocol)
+    except evaluate.NonFinite as exc:
+        raise DataError(f"run {run_id}: {exc}; nothing re-scored") from exc
+    except ValueError as exc:  # a metric refusing its input or options (say k > n_real)
+        raise DataError(f"run {run_id}: {' '.join(str(exc).split())[:300]}; nothing "
+                        f"re-scored") from exc
+    record.add_scores(values)
+    write_record(folder, record)
     return record.to_dict()
 
 

@@ -253,8 +253,10 @@ def test_other_code_versions_folders_are_pruned_when_old(cache, monkeypatch):
         (folder / name).write_bytes(b"x")
     (foreign / "notes.txt").write_text("not the cache's")  # a folder holding something else
     (cache / "mine.txt").write_text("the user's")  # GANBENCH_CACHE was a folder in use
+    flat = cache / name  # the first layout wrote answers in the cache folder itself
+    flat.write_bytes(b"x")
     stale = time.time() - (kept_module.PRUNE_DAYS + 1) * 86400
-    for path in (old, foreign, cache / "mine.txt"):
+    for path in (old, foreign, cache / "mine.txt", flat):
         os.utime(path, (stale, stale))
     metrics.memorisation(n_ref=60).compute(samples, _data(train))
     here = cache / kept_module.code_tag()[:16]

@@ -166,3 +166,23 @@ def test_score_of_a_run_another_process_holds_is_one_line(runner, tmp_path):
     assert out.exit_code == 2, out.output
     assert "another process" in out.output and len(out.output.strip().splitlines()) == 1
 
+
+
+def test_score_of_a_run_removed_before_its_lock_leaves_nothing_behind(runner, tmp_path,
+                                                                      monkeypatch):
+    import shutil
+
+    from ganbench.store import Store
+
+    first = _train(runner, tmp_path)
+    real_lock = Store.lock
+
+    def removed_first(self, run_id):  # `ganbench rm` in another process, just before
+        shutil.rmtree(self.run_dir(run_id))
+        return real_lock(self, run_id)
+
+    monkeypatch.setattr(Store, "lock", removed_first)
+    out = runner.invoke(cli, ["score", first["run_id"], "--store", str(tmp_path)])
+    assert out.exit_code == 2 and "no run" in out.output, out.output
+    assert len(out.output.strip().splitlines()) == 1
+    assert not (tmp_path / first["run_id"]).exists()  # no half-made folder

@@ -42,3 +42,12 @@ def test_the_terminal_summary_shows_every_metric_column_but_timings(tmp_path):
     assert {"parzen_mean", "fid", "modes", "modes_reverse_kl", "kid"} <= set(shown)
     assert not {"fid_seconds", "kid_std"} & set(shown)
     assert not any(c.startswith("protocol.") for c in shown)
+
+
+def test_a_metrics_options_count_in_its_protocol_only_where_no_settings_say_them():
+    from ganbench.results import protocol
+
+    with_settings = {"n_samples": 10, "settings": {"n_real": 50}, "options": {"n_real": 50}}
+    assert protocol(with_settings) == protocol({**with_settings, "options": {}})
+    bare = {"n_samples": 10, "settings": {}, "options": {"n_real": 50}}
+    assert protocol(bare) != protocol({**bare, "options": {"n_real": 60}})

@@ -58,11 +58,11 @@ def fingerprint(t: Tensor) -> str:
 def cache_dir() -> Path | None:
     """Where answers are kept on disk; None when ``GANBENCH_CACHE`` turns the cache off."""
     value = os.environ.get(CACHE_ENV)
-    if value is not None:
-        return None if value.strip().lower() in _OFF else Path(value).expanduser()
     try:
+        if value is not None:
+            return None if value.strip().lower() in _OFF else Path(value).expanduser()
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    except RuntimeError:  # no home directory: no disk cache
+    except RuntimeError:  # no home directory (for ~ or the default): no disk cache
         return None
     return Path(base) / "ganbench" / "metrics"
 
@@ -106,8 +106,9 @@ def _prune(folder: Path) -> None:
     else that lies in ``cache_dir()``) and temporary files left by killed processes."""
     old = time.time() - PRUNE_DAYS * 86400
     try:
-        for path in folder.glob(".*.tmp"):
-            if _OURS.fullmatch(path.name) and path.stat().st_mtime < old:
+        for path in [*folder.glob(".*.tmp"), *folder.parent.glob("*.pt"),
+                     *folder.parent.glob(".*.tmp")]:  # (the parent's: the first, flat layout)
+            if _OURS.fullmatch(path.name) and path.is_file() and path.stat().st_mtime < old:
                 path.unlink()
         for other in folder.parent.iterdir():
             if other == folder or not _VERSION.fullmatch(other.name) or other.is_symlink() \

@@ -18,7 +18,7 @@ Samples reach a metric on the evaluation device; a metric computes there.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -51,6 +51,13 @@ class Protocol:
 
     def options_of(self, name: str) -> dict[str, Any]:
         return dict(dict(self.options).get(name, ()))
+
+    def with_options(self, options: dict[str, dict[str, Any]]) -> Protocol:
+        """This protocol with the options of each metric named in ``options`` replaced by
+        those given (the others' kept; metrics left without options dropped from the list)."""
+        merged = {**{name: dict(opts) for name, opts in self.options}, **options}
+        return replace(self, options=tuple(sorted(
+            (name, tuple(sorted(opts.items()))) for name, opts in merged.items() if opts)))
 
     @classmethod
     def from_config(cls, config: Any, *, dataset: Any = None, n_samples: int | None = None,

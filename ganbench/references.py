@@ -148,11 +148,9 @@ def protocol_of_run(store: Any, run_id: str) -> tuple[Any, Any, evaluate.Protoco
     described = record.get("metrics") or {}
     protocol = evaluate.Protocol.from_config(config, dataset=dataset,
                                              metrics=list(described) or None)
-    options = dict(protocol.options)  # the options each metric was scored with (score --set)
-    options.update({name: tuple(sorted(d["options"].items())) for name, d in described.items()
-                    if isinstance(d, dict) and isinstance(d.get("options"), dict)})
-    protocol = dataclasses.replace(
-        protocol, options=tuple(sorted((k, v) for k, v in options.items() if v)))
+    protocol = protocol.with_options({  # the options each was scored with (score --set)
+        name: d["options"] for name, d in described.items()
+        if isinstance(d, dict) and isinstance(d.get("options"), dict)})
     follow = [d.get("n_samples") for name, d in described.items()  # metrics that take the
               if isinstance(d, dict) and name in protocol.metrics  # protocol's sample count
               and getattr(evaluate.build_metric(name, protocol), "n_samples", None) is None]

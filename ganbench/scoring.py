@@ -4,7 +4,7 @@ a generator from a run folder, a checkpoint, or exported weights."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -165,23 +165,20 @@ def _rescore_locked(store: Store, run_id: str, n_samples: int | None, device: st
 def _with_metric_options(protocol: Any, assignments: list[str]) -> Any:
     """``protocol`` with ``metric.NAME.OPTION=VALUE`` strings applied to its metric options;
     a ConfigError for any other part or a metric the protocol does not compute."""
-    options = {name: dict(opts) for name, opts in protocol.options}
+    options: dict[str, dict[str, Any]] = {}
     for text in assignments:
         part, option, value = cfg.parse_assignment(text)
         if part != "metric":
             raise ConfigError(f"--set {text!r}: only metric options apply when re-scoring "
-                                f"(metric.NAME.OPTION=VALUE); the run's other settings are "
-                                f"its identity: train a new run to change them")
+                              f"(metric.NAME.OPTION=VALUE); the run's other settings are "
+                              f"its identity: train a new run to change them")
         name, _, key = option.partition(".")
         if name not in protocol.metrics:
             raise ConfigError(f"--set {text!r}: metric {name!r} is not among the metrics "
-                                f"scored ({', '.join(protocol.metrics) or 'none'}); add "
-                                f"--metrics {name}")
-        options.setdefault(name, {})[key] = value
-    if not assignments:
-        return protocol
-    return replace(protocol, options=tuple(sorted(
-        (name, tuple(sorted(opts.items()))) for name, opts in options.items())))
+                              f"scored ({', '.join(protocol.metrics) or 'none'}); add "
+                              f"--metrics {name}")
+        options.setdefault(name, protocol.options_of(name))[key] = value
+    return protocol.with_options(options)
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,13 @@ def test_the_memoised_dataset_is_the_dataset_but_for_the_cache():
         y = torch.rand(2, 3)
         assert torch.equal(data.features(y), y * 2) and torch.equal(data.features(y), y * 2)
     assert real.n == 5
+
+
+def test_protocol_with_options_replaces_only_the_metrics_named():
+    p = evaluate.Protocol(metrics=("fid", "kid"), options=(("fid", (("n_real", 10),)),
+                                                           ("kid", (("subsets", 3),))))
+    q = p.with_options({"fid": {"n_real": 50, "batch_size": 7}, "prdc": {}})
+    assert q.options_of("fid") == {"n_real": 50, "batch_size": 7}
+    assert q.options_of("kid") == {"subsets": 3} and "prdc" not in dict(q.options)
+    assert p.options_of("fid") == {"n_real": 10}  # a new protocol; this one unchanged
+    assert p.with_options({"kid": {}}).options == (("fid", (("n_real", 10),)),)

@@ -33,10 +33,10 @@ from ganbench.config import NOT_IN_ID
 from ganbench.errors import ConfigError
 from ganbench.leaderboard_notes import sigma_edge_notes
 from ganbench.results import MADE_BY, PROTOCOL, differences, plain, protocol_columns, protocol_key
+from ganbench.stats import PERMUTATION, holm, t_interval, vs_best_p
 
 DEFAULT_BY = ("generator", "discriminator", "loss", "dataset")
 FORMATS = ("markdown", "html", "csv")
-LEVEL = 0.95
 ALPHA = 0.05
 # Metrics where lower is better (by words in the column's name); everything else: higher is
 # better. (fid, kid and their spreads; reverse KL and KL; memorisation's near copies.)
@@ -50,48 +50,6 @@ _MISSING = "-"
 COLUMNS = ("mean", "std", "ci95_low", "ci95_high", "n", "done", "diverged", "failed",
            "interrupted", "running", "not_started", "left_out", "complete", "p_vs_best",
            "p_holm", "significant", "vs_best", "best_run")
-
-
-def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Student t-interval of the mean: mean ± t(1/2 + level/2, n-1) · s / sqrt(n), s the
-    sample standard deviation (ddof=1); (nan, nan) with fewer than 2 values. Valid at small n
-    (exact for normal values), unlike a percentile bootstrap (see the module's docstring)."""
-    from scipy.stats import t
-
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    if n < 2:
-        return math.nan, math.nan
-    mean = float(values.mean())
-    half = float(t.ppf(0.5 + level / 2, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
-    return mean - half, mean + half
-
-
-def welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p-value of Welch's t-test (unequal variances); nan with fewer than 2 values
-    on either side, or when both sides have no spread."""
-    from scipy.stats import ttest_ind
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    if np.var(a) == 0 and np.var(b) == 0:
-        return math.nan
-    return float(ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def holm(p_values: Any) -> np.ndarray:
-    """Holm's step-down adjustment of m p-values (m: the finite ones; nan stays nan): sorted
-    ascending, the i-th smallest (from 0) becomes max over j <= i of min(1, (m - j) p_(j)).
-    Controls the family-wise error rate at any dependence between the tests."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, math.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    running = 0.0
-    for i, j in enumerate(finite[np.argsort(p[finite], kind="stable")]):
-        running = max(running, min(1.0, (len(finite) - i) * float(p[j])))
-        out[j] = running
-    return out
 
 
 def _higher_is_better(metric: str, higher_is_better: bool | None) -> bool:
@@ -332,19 +290,21 @@ def _rank(part: pd.DataFrame, higher: bool) -> pd.DataFrame:
     part = part.assign(_order=rank.fillna(math.inf)).sort_values(
         "_order", kind="stable").drop(columns="_order").reset_index(drop=True)
     best = part.iloc[0] if len(part) and not math.isnan(part["mean"].iloc[0]) else None
-    p_values = [math.nan if best is None or i == 0 or math.isnan(r["mean"])
-                else welch_p(r["_values"], best["_values"]) for i, r in part.iterrows()]
+    tests = [(math.nan, None) if best is None or i == 0 or math.isnan(r["mean"])
+             else vs_best_p(r["_values"], best["_values"]) for i, r in part.iterrows()]
+    p_values = [p for p, _ in tests]
     adjusted = holm(p_values)
     significant, words = [], []
-    for i, (p, q) in enumerate(zip(p_values, adjusted)):
+    for i, ((p, test), q) in enumerate(zip(tests, adjusted)):
         if best is not None and i == 0:
             significant.append(None), words.append("best")
         elif math.isnan(p):
             significant.append(None), words.append("n/a")
         else:
             significant.append(bool(q < ALPHA))
+            how = f"{test} " if test == PERMUTATION else ""
             words.append(f"{'worse' if q < ALPHA else 'not significantly worse'} "
-                         f"(p={p:.2g}, Holm {q:.2g})")
+                         f"({how}p={p:.2g}, Holm {q:.2g})")
     return part.assign(p_vs_best=p_values, p_holm=adjusted, significant=significant,
                        vs_best=words)
 
@@ -357,9 +317,10 @@ def _method_notes(metric: str, higher: bool) -> list[str]:
         "the mean (shown beside it); not a percentile bootstrap, which undercovers badly at "
         "n < 10 (with 2 or 3 seeds it is just [min, max] of the seeds).",
         "vs best: Welch's t-test (two-sided) against the best variant of the same dataset, "
-        "p and its Holm adjustment over that dataset's comparisons; significant (worse) = "
-        "Holm-adjusted Welch p < 0.05 against the best variant of the same dataset; n/a with "
-        "fewer than 2 seeds.",
+        "p and its Holm adjustment over that dataset's comparisons; where neither side's "
+        "seeds vary (e.g. mode counts), the exact permutation test of the difference in means "
+        "(marked; its smallest p is 2/C(n1+n2, n1): 0.33 with 2 seeds a side, 0.0079 with 5); "
+        "significant (worse) = Holm-adjusted p < 0.05; n/a with fewer than 2 seeds.",
         "Rows marked * are incomplete: a seed is interrupted, running, not started (other "
         "variants of the dataset have it; a half-written run counts as not started) or left out "
         "of the mean (done, but scored under another protocol or without a finite value); its "

@@ -186,7 +186,8 @@ _TITLES = {
     "seeds done/diverged/failed": "runs finished: done, diverged, failed",
     "not finished": "seeds interrupted, running, or not started (other variants have them)",
     "left out": "done runs not in the mean: another protocol, or no finite value",
-    "vs best": "Welch's t-test against the dataset's best; Holm-adjusted p",
+    "vs best": "Welch's t-test (exact permutation test where no seed varies) against the "
+                "dataset's best; Holm-adjusted p",
 }
 
 

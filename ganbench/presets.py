@@ -29,6 +29,7 @@ from typing import Any
 
 from ganbench.config import PARTS, RunConfig, resolve
 from ganbench.errors import ConfigError
+from ganbench.preset_verdict import check_claims
 
 SHIPPED = ("ganbench_plugins", "presets")  # package, folder: the shipped presets' TOML files
 GROUP = "ganbench.presets"
@@ -42,7 +43,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "budget": ("label", "epochs", "steps", "seeds", "out", "export_generators", "row_suffix",
                "committed"),
     "input": ("help",),
-    "table": ("name", "header", "row", "rows", "notes", "published", "columns", "reference"),
+    "table": ("name", "header", "row", "rows", "notes", "published", "columns", "reference",
+              "claims"),
     "column": ("error", "unit", "metric", "value", "match", "digits", "scale", "requires",
                "missing", "empty", "run", "axes"),
     "reference": ("model", "column", "n"),
@@ -337,6 +339,7 @@ def check(data: dict[str, Any], name: str) -> None:
             raise ConfigError(f"preset {name!r}: missing table.published[{i}].model")
     if "reference" in table:
         keys(table["reference"], "table.reference", "reference", ("model", "column"))
+    check_claims(name, table, axes)
     keys(data.get("outputs", {}), "outputs", "outputs")
     if "committed" in data:
         keys(data["committed"], "committed", "committed", ("root", "generators"))

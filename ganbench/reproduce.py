@@ -110,12 +110,15 @@ def run_preset(preset: str | Path | Preset, *, quick: bool = False, seeds: int |
     notes = spec.get("notes", "")
     out = out or Path(budget.get("out", f"{preset.name}-{'quick' if quick else 'results'}"))
     csv, md = write_table(frame, out, header, notes, spec["name"])
+    verdict = write_verdict(preset, records, spec, out)
     names = [short(p) for p in preset.axes]
     _write_runs(records, out, [*names, *(c["value"] for c in spec["columns"].values()
                                          if "value" in c)])
     _write_validation_curves(records, store, out, names, per_epoch)
     echo("")
     echo(markdown(frame, header, notes))
+    if verdict:
+        echo(verdict)
     if ref:  # the dataset's real-data and memoriser rows, under the runs' protocol
         from ganbench.references import print_under
 
@@ -207,6 +210,24 @@ def partial_record(store, config: RunConfig, device: str | None = None) -> dict[
 RUN_COLUMNS = ["run_id", "status", "reason", "parzen_mean", "parzen_stderr", "parzen_sigma",
                "parzen_valid", "selected_step", "steps", "epochs", "wall_time", "device",
                "device_name", "host", "stopped_early"]
+
+
+def write_verdict(preset: Preset, records: list[dict[str, Any]], spec: dict[str, Any],
+                  out: Path) -> str:
+    """verdict.md and verdict.csv beside the table (``ganbench.preset_verdict``), when the
+    preset has published figures placed by axis values or claims; the markdown, or ""."""
+    from ganbench import preset_verdict
+
+    if not spec.get("claims") and not any("values" in p for p in spec.get("published", [])):
+        return ""
+    rows = spec.get("rows", [short(a) for a in preset.axes])
+    axes = [short(p) for p in preset.axes if p != "seed" and short(p) in rows]
+    cells, claims = preset_verdict.cells(axes, records, spec), preset_verdict.claims(axes, records, spec)
+    pd.concat([cells.assign(kind="cell"), claims.assign(kind="claim")]).to_csv(
+        out / "verdict.csv", index=False)
+    text = preset_verdict.markdown(cells, claims)
+    (out / "verdict.md").write_text(text)
+    return text
 
 
 def _write_runs(records: list[dict[str, Any]], out: Path, axes: list[str]) -> None:

@@ -40,9 +40,10 @@ def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return mean - half, mean + half
 
 
-def welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p-value of Welch's t-test (unequal variances); nan with fewer than 2 values
-    on either side, or when both sides have no spread."""
+def welch_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+    """p-value of Welch's t-test (unequal variances; ``alternative``: "two-sided", or
+    "greater" / "less" for mean(a) > / < mean(b)); nan with fewer than 2 values on either
+    side, or when both sides have no spread."""
     from scipy.stats import ttest_ind
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -52,38 +53,45 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     with warnings.catch_warnings():  # one side without spread is fine for Welch; scipy warns
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        return float(ttest_ind(a, b, equal_var=False).pvalue)
+        return float(ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
-def permutation_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p-value of the exact two-sample permutation test of the difference in means
-    (every split of the pooled values, scipy's convention: twice the smaller one-sided p,
-    at most 1); nan with fewer than 2 values on either side."""
+def permutation_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+    """p-value of the exact two-sample permutation test of the difference in means (every
+    split of the pooled values; two-sided by scipy's convention: twice the smaller one-sided
+    p, at most 1; "greater": the share of splits with a difference at least the observed);
+    nan with fewer than 2 values on either side."""
     from scipy.stats import permutation_test
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return math.nan
     result = permutation_test((a, b), _mean_difference, permutation_type="independent",
-                              n_resamples=np.inf, alternative="two-sided", vectorized=True)
+                              n_resamples=np.inf, alternative=alternative, vectorized=True)
     return float(result.pvalue)
 
 
-def vs_best_p(a: np.ndarray, b: np.ndarray) -> tuple[float, str | None]:
+def compare_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided"
+              ) -> tuple[float, str | None]:
     """The p-value of a against b and the test that gave it: Welch's t-test; where neither
-    side varies, the exact permutation test (1.0 for equal values); (nan, None) with fewer
-    than 2 values on either side."""
+    side varies, the exact permutation test (two-sided: 1.0 for equal values); (nan, None)
+    with fewer than 2 values on either side."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return math.nan, None
-    p = welch_p(a, b)
+    p = welch_p(a, b, alternative)
     if not math.isnan(p):
         return p, WELCH
-    return permutation_p(a, b), PERMUTATION
+    return permutation_p(a, b, alternative), PERMUTATION
+
+
+def vs_best_p(a: np.ndarray, b: np.ndarray) -> tuple[float, str | None]:
+    """``compare_p``, two-sided: the leaderboard's test of a variant against the best."""
+    return compare_p(a, b)
 
 
 def holm(p_values: Any) -> np.ndarray:

@@ -385,6 +385,13 @@ def test_reproduce_pacgan_end_to_end_on_two_pack_sizes(tmp_path):
     md = (tmp_path / "out" / "table1.md").read_text()
     assert md.startswith("# PacGAN Table 1, reproduced by ganbench (QUICK run: NOT the "
                          "paper's budget: 3 steps per run, 1 trial(s))")
+    verdict = (tmp_path / "out" / "verdict.md").read_text()  # one trial: nothing to judge yet
+    assert "| GAN, published | ring: modes (of 8) | 6.3 +- 0.5 |" in verdict
+    assert verdict.count("n/a (fewer than 2 trials)") == 12  # 2 packs x 6 columns
+    assert "- grid: modes (of 25): untested (fewer than 2 trials on a side)." in verdict
+    assert verdict in "\n".join(lines) + "\n"  # printed too
+    kinds = pd.read_csv(tmp_path / "out" / "verdict.csv").kind.value_counts()
+    assert kinds["cell"] == 12 and kinds["claim"] == 2  # pack 3 against pack 1, two columns
 
 
 def test_reproduce_metrics_option_scores_what_it_names_and_keeps_run_ids(runner, tmp_path):

@@ -1,0 +1,133 @@
+"""A reproduction's verdict (ganbench.preset_verdict): cells against the published figures
+within two combined standard errors, and the pacgan preset's claim (packing captures more
+modes) tested one-sided with Holm's correction; both against scipy and hand arithmetic."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import textwrap
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from ganbench import preset_verdict, presets, reproduce, stats
+from ganbench.errors import ConfigError
+
+AXES = ["pack"]
+RING, GRID = "ring: modes (of 8)", "grid: modes (of 25)"
+
+
+def _records(table):
+    """table: (pack, dataset) -> mode counts, one per trial."""
+    return [{"pack": pack, "dataset": dataset, "seed": seed, "status": "done", "modes": float(m),
+             "modes_hq": 0.95, "modes_reverse_kl": 0.1}
+            for (pack, dataset), counts in table.items() for seed, m in enumerate(counts)]
+
+
+def _spec():
+    return reproduce.spec_of(presets.find("pacgan"))
+
+
+def test_a_cell_is_reproduced_within_two_combined_standard_errors():
+    # GAN on the ring, published 6.3 +- 0.5; ours 5, 6, 7, 6, 6: mean 6.0, se sqrt(0.5/5)
+    records = _records({(1, "ring-2d-pacgan"): [5, 6, 7, 6, 6], (2, "ring-2d-pacgan"): [3, 4, 3],
+                        (3, "ring-2d-pacgan"): [8]})
+    cells = preset_verdict.cells(AXES, records, _spec()).set_index(["row", "column"])
+    gan = cells.loc[("GAN, published", RING)]
+    se = math.sqrt(0.5 / 5)
+    assert gan["ours"] == 6.0 and gan["ours_se"] == pytest.approx(se) and gan["trials"] == 5
+    assert gan["combined_se"] == pytest.approx(math.sqrt(se ** 2 + 0.5 ** 2))
+    assert gan["verdict"] == "reproduced (within 2 combined SE)"
+    # PacGAN2 published 7.9 +- 0.1; ours 3.33 +- 0.33: about 13 combined SE away
+    pac2 = cells.loc[("PacGAN2, published", RING)]
+    away = abs(10 / 3 - 7.9) / math.sqrt((math.sqrt(1 / 3) / math.sqrt(3)) ** 2 + 0.01)
+    assert pac2["verdict"] == f"not reproduced ({away:.1f} combined SE away)"
+    assert cells.loc[("PacGAN3, published", RING)]["verdict"] == "n/a (fewer than 2 trials)"
+    # the high-quality column is scaled to percent like the table's cell: 95 against 98.2
+    hq = cells.loc[("GAN, published", "ring: high-quality %")]
+    assert hq["ours"] == pytest.approx(95.0) and hq["published"] == 98.2
+    assert ("PacGAN4, published", RING) not in cells.index  # no runs of pack 4: no verdict
+    assert ("GAN, published", GRID) not in cells.index  # no grid runs
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # the reference
+def test_the_claim_is_tested_one_sided_and_holm_corrected():
+    gan_ring, gan_grid = [5, 6, 7, 6, 6], [16, 18, 17, 19, 15]
+    table = {(1, "ring-2d-pacgan"): gan_ring, (1, "grid-25"): gan_grid,
+             (2, "ring-2d-pacgan"): [8] * 5, (2, "grid-25"): [24, 23, 25, 24, 24],
+             (3, "ring-2d-pacgan"): [8, 7, 8, 8, 8], (3, "grid-25"): [15, 17, 16, 18, 17]}
+    frame = preset_verdict.claims(AXES, _records(table), _spec())
+    assert set(frame.claim) == {"packing captures more modes than the plain GAN"}
+    assert len(frame) == 4  # 2 packed rows x 2 columns
+    by = frame.set_index(["column", "row"])
+    for pack, column in itertools.product((2, 3), [("ring-2d-pacgan", RING),
+                                                   ("grid-25", GRID)]):
+        base = gan_ring if column[0] == "ring-2d-pacgan" else gan_grid
+        expected = scipy_stats.ttest_ind(table[(pack, column[0])], base, equal_var=False,
+                                         alternative="greater").pvalue
+        r = by.loc[(column[1], f"pack {pack}")]
+        assert r["p"] == pytest.approx(expected) and r["test"] == stats.WELCH
+        assert r["baseline"] == "pack 1" and r["baseline_trials"] == 5
+    assert list(frame.p_holm) == pytest.approx(list(stats.holm(frame.p)))
+    assert not by.loc[(GRID, "pack 3"), "significant"]  # 16.6 against 17: not more
+    assert by.loc[(RING, "pack 2"), "significant"] and by.loc[(GRID, "pack 2"), "significant"]
+    text = preset_verdict.markdown(preset_verdict.cells(AXES, _records(table), _spec()), frame)
+    assert f"- {RING}: supported: every comparison significant." in text
+    assert f"- {GRID}: partly supported: 1 of 2 comparisons significant." in text
+    assert "| GAN, published | ring: modes (of 8) | 6.3 +- 0.5 | 6 +- 0.32 (5) |" in text
+
+
+def test_where_no_trial_varies_the_claim_uses_the_one_sided_permutation_test():
+    table = {(1, "ring-2d-pacgan"): [6] * 4, (2, "ring-2d-pacgan"): [8] * 4,
+             (3, "ring-2d-pacgan"): [6] * 4, (4, "ring-2d-pacgan"): [8]}
+    frame = preset_verdict.claims(AXES, _records(table), _spec()).set_index("row")
+    assert frame.loc["pack 2", "test"] == stats.PERMUTATION
+    assert frame.loc["pack 2", "p"] == pytest.approx(1 / math.comb(8, 4))  # one-sided
+    assert frame.loc["pack 3", "p"] == 1.0  # equal: every split is as extreme
+    assert math.isnan(frame.loc["pack 4", "p"]) and frame.loc["pack 4", "significant"] is None
+
+
+@pytest.mark.parametrize("a,b", [([8, 8, 7], [6, 7, 6]), ([6, 6], [8, 8, 8]), ([5, 5, 5], [5, 5])])
+def test_one_sided_permutation_p_is_the_share_of_splits_at_least_as_large(a, b):
+    pooled, k = a + b, len(a)
+    observed = np.mean(a) - np.mean(b)
+    diffs = [np.mean([pooled[i] for i in c]) - np.mean([pooled[i] for i in range(len(pooled))
+                                                        if i not in c])
+             for c in itertools.combinations(range(len(pooled)), k)]
+    expected = np.mean([d >= observed - 1e-12 for d in diffs])
+    assert stats.permutation_p(a, b, "greater") == pytest.approx(expected)
+
+
+def test_claims_are_checked_when_the_preset_is_read(tmp_path):
+    text = textwrap.dedent("""
+        [run]
+        generator = "mlp"
+        discriminator = "mlp"
+        loss = "non-saturating"
+        dataset = "ring-2d"
+        [axes]
+        loss = ["non-saturating", "hinge"]
+        [budgets.default]
+        steps = 1
+        [table.columns.modes]
+        error = "between-runs"
+        value = "modes"
+        [table.columns.parzen]
+        [[table.claims]]
+        claim = "hinge wins"
+        columns = ["modes"]
+        baseline = { loss = "non-saturating" }
+    """)
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    assert presets.find(path).table_spec["claims"][0]["claim"] == "hinge wins"
+    for old, new, message in [
+            ('columns = ["modes"]', 'columns = ["parzen"]', "'parzen' is no table column with"),
+            ('baseline = { loss', 'baseline = { lr', "baseline names no axis 'lr'"),
+            ('claim = "hinge wins"', 'claim = "x"\nlower = true', "unknown key table.claims"),
+            ('claim = "hinge wins"\n', '', "missing table.claims\\[0\\].claim")]:
+        path.write_text(text.replace(old, new))
+        with pytest.raises(ConfigError, match=message):
+            presets.find(path)

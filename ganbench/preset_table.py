@@ -109,12 +109,13 @@ def _published_cell(figure: dict[str, Any] | None, column: dict[str, Any]) -> st
 
 
 def table(preset: Preset, records: list[dict[str, Any]], reference: Any = None, *,
-          quick: bool = False, columns: dict[str, list[dict[str, Any]] | None] | None = None
-          ) -> pd.DataFrame:
+          quick: bool = False, columns: dict[str, list[dict[str, Any]] | None] | None = None,
+          budget: dict[str, Any] | None = None) -> pd.DataFrame:
     """The preset's table: its published rows, then one row per value of its row axes
     (``records``: the preset's runs, tagged with their axis values), then the reference (a
     ``reproduce.Reference``). ``columns``: the records of each column that has runs of its
-    own (None: its input was not given)."""
+    own (None: its input was not given); ``budget``: ``preset.settings(...)``, overrides and
+    all (default: the preset's own)."""
     spec, columns = spec_of(preset), columns or {}
     names = list(spec["columns"])
 
@@ -124,7 +125,7 @@ def table(preset: Preset, records: list[dict[str, Any]], reference: Any = None, 
 
     figures = spec.get("published", [])
     rows = [published(p) for p in figures if "values" not in p]
-    suffix = preset.budget(quick).get("row_suffix", "")
+    suffix = (budget or preset.budget(quick)).get("row_suffix", "")
     keys = [p for p in preset.axes if p != "seed" and short(p) in spec.get(
         "rows", [short(a) for a in preset.axes])]
     for combo in itertools.product(*[preset.axes[p] for p in keys]):
@@ -152,7 +153,8 @@ def table(preset: Preset, records: list[dict[str, Any]], reference: Any = None, 
                                          value=column.get("value"),
                                          digits=column.get("digits", 1),
                                          scale=column.get("scale", 1.0))
-                row[name] = cell if cell is not None else column.get("empty", "no score")
+                row[name] = cell if cell is not None else column.get("empty", "no score") + (
+                    _left_out(group, []))
         rows.append({**row, "source": THIS_RUN})
     if reference is not None:
         column = spec.get("reference", {}).get("column", names[0])

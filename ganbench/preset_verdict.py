@@ -30,8 +30,22 @@ ALPHA = 0.05
 CLAIM_KEYS = ("claim", "columns", "baseline", "higher")
 
 
-def check_claims(name: str, table: dict[str, Any], axes: list[str]) -> None:
-    """A preset's ``table.claims``, checked when the preset is read (before any training)."""
+def check_published_and_claims(name: str, table: dict[str, Any], axes: list[str]) -> None:
+    """A preset's ``table.published`` rows (a ``model``; each column's figure a table of
+    numbers ``mean`` and ``stderr``; ``values`` naming axes) and ``table.claims``, checked
+    when the preset is read (before any training): one-line ConfigErrors."""
+    for i, row in enumerate(table.get("published", [])):
+        if not isinstance(row, dict) or "model" not in row:
+            raise ConfigError(f"preset {name!r}: missing table.published[{i}].model")
+        for column in table.get("columns", {}):
+            figure = row.get(column)
+            if figure is not None and not (isinstance(figure, dict) and all(
+                    isinstance(figure.get(k), (int, float)) for k in ("mean", "stderr"))):
+                raise ConfigError(f"preset {name!r}: table.published[{i}].{column!r} must be "
+                                  "{ mean = NUMBER, stderr = NUMBER }")
+        if unknown := [k for k in row.get("values", {}) if k not in axes]:
+            raise ConfigError(f"preset {name!r}: table.published[{i}].values names no axis "
+                              f"{unknown[0]!r}")
     claims = table.get("claims", [])
     if not isinstance(claims, list):
         raise ConfigError(f"preset {name!r}: table.claims must be a list of tables")
@@ -141,8 +155,10 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
 
 
-def markdown(cells_frame: pd.DataFrame, claims_frame: pd.DataFrame) -> str:
-    """The verdict as markdown: the cells' table, then each claim's comparisons and summary."""
+def markdown(cells_frame: pd.DataFrame, claims_frame: pd.DataFrame,
+             spec: dict[str, Any] | None = None) -> str:
+    """The verdict as markdown: the cells' table, then each claim's comparisons and summary
+    (a claim of ``spec`` with no comparison yet: said so)."""
     lines = ["## Verdict per cell", "",
              "Reproduced: |ours - published| <= 2 sqrt(se_ours^2 + se_published^2), se_ours "
              "the standard error over our trials.", ""]
@@ -179,4 +195,9 @@ def markdown(cells_frame: pd.DataFrame, claims_frame: pd.DataFrame) -> str:
             else:
                 word = "not supported: no comparison significant"
             lines.append(f"- {column}: {word}.")
+    for claim in (spec or {}).get("claims", []):
+        if claim["claim"] not in set(claims_frame["claim"]):
+            lines += ["", f"## Claim: {claim['claim']}", "",
+                      "Untested: no trials yet of a row to compare with the baseline, or of the "
+                      "baseline."]
     return "\n".join(lines) + "\n"

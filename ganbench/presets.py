@@ -29,7 +29,7 @@ from typing import Any
 
 from ganbench.config import PARTS, RunConfig, resolve
 from ganbench.errors import ConfigError
-from ganbench.preset_verdict import check_claims
+from ganbench.preset_verdict import check_published_and_claims
 
 SHIPPED = ("ganbench_plugins", "presets")  # package, folder: the shipped presets' TOML files
 GROUP = "ganbench.presets"
@@ -90,9 +90,12 @@ class Preset:
         """The budget with the overrides: label, epochs or steps, seeds (a count)."""
         budget = self.budget(quick)
         if epochs is not None or steps is not None:
-            budget.pop("epochs", None)
-            budget.pop("steps", None)
+            own = [(k, budget.pop(k)) for k in ("epochs", "steps") if k in budget]
             budget.update({"epochs": epochs} if epochs is not None else {"steps": steps})
+            if own and own[0] != ((u := "epochs" if epochs is not None else "steps"), budget[u]):
+                budget["label"] = f"{budget.get('label', 'default')} overridden, NOT its " \
+                                  f"{own[0][1]:g} {own[0][0]}"  # a table must not claim it
+                budget["row_suffix"] = budget.get("row_suffix", "") if quick else f" ({budget[u]:g} {u} instead of {own[0][1]:g})"
         budget["seeds"] = seeds if seeds is not None else budget.get(
             "seeds", len(self.axes.get("seed", [0])))
         amount = budget.get("epochs", budget.get("steps"))
@@ -334,12 +337,9 @@ def check(data: dict[str, Any], name: str) -> None:
             raise ConfigError(f"preset {name!r}: {where}.requires names no [inputs] entry")
         _check_run(column.get("run", {}), f"{where}.run", name)
         _check_axes(column.get("axes", {}), f"{where}.axes", name)
-    for i, row in enumerate(table.get("published", [])):
-        if "model" not in row:
-            raise ConfigError(f"preset {name!r}: missing table.published[{i}].model")
     if "reference" in table:
         keys(table["reference"], "table.reference", "reference", ("model", "column"))
-    check_claims(name, table, axes)
+    check_published_and_claims(name, table, axes)
     keys(data.get("outputs", {}), "outputs", "outputs")
     if "committed" in data:
         keys(data["committed"], "committed", "committed", ("root", "generators"))

@@ -104,7 +104,7 @@ def run_preset(preset: str | Path | Preset, *, quick: bool = False, seeds: int |
     if ref:
         reference = real_data_reference(base.dataset, ref.get("n", 10000), device, ref["model"],
                                         **base.options["dataset"])
-    frame = table(preset, records, reference, quick=quick, columns=columns)
+    frame = table(preset, records, reference, quick=quick, columns=columns, budget=budget)
     header = spec.get("header", "# {name} ({label}: {amount}, {seeds} seed(s))").format(
         name=preset.name, amount=amount, **budget)
     notes = spec.get("notes", "")
@@ -225,7 +225,7 @@ def write_verdict(preset: Preset, records: list[dict[str, Any]], spec: dict[str,
     cells, claims = preset_verdict.cells(axes, records, spec), preset_verdict.claims(axes, records, spec)
     pd.concat([cells.assign(kind="cell"), claims.assign(kind="claim")]).to_csv(
         out / "verdict.csv", index=False)
-    text = preset_verdict.markdown(cells, claims)
+    text = preset_verdict.markdown(cells, claims, spec)
     (out / "verdict.md").write_text(text)
     return text
 

@@ -370,8 +370,9 @@ def test_reproduce_pacgan_end_to_end_on_two_pack_sizes(tmp_path):
     frame = reproduce.run_preset("pacgan", quick=True, steps=3, metrics=["modes"],
                                  only={"pack": [1, 3]}, store=Store(tmp_path / "store"),
                                  out=tmp_path / "out", workers=1, echo=lines.append)
-    assert lines[0].startswith("reproduce pacgan (QUICK run: NOT the paper's budget): 4 runs "
-                               "of 3 steps (1, 3 x ring-2d-pacgan, grid-25 x 1 seed(s))")
+    assert lines[0].startswith("reproduce pacgan (QUICK run: NOT the paper's budget overridden, "
+                               "NOT its 200 steps): 4 runs of 3 steps (1, 3 x ring-2d-pacgan, "
+                               "grid-25 x 1 seed(s))")
     ours = frame[frame.source == "this run"]
     assert list(ours.model) == [f"ganbench, pack {m} (quick, NOT the paper's budget)"
                                 for m in (1, 3)]
@@ -384,7 +385,8 @@ def test_reproduce_pacgan_end_to_end_on_two_pack_sizes(tmp_path):
     assert runs.parzen_mean.isna().all()  # --metrics modes: not the defaults
     md = (tmp_path / "out" / "table1.md").read_text()
     assert md.startswith("# PacGAN Table 1, reproduced by ganbench (QUICK run: NOT the "
-                         "paper's budget: 3 steps per run, 1 trial(s))")
+                         "paper's budget overridden, NOT its 200 steps: 3 steps per run, "
+                         "1 trial(s))")
     verdict = (tmp_path / "out" / "verdict.md").read_text()  # one trial: nothing to judge yet
     assert "| GAN, published | ring: modes (of 8) | 6.3 +- 0.5 |" in verdict
     assert verdict.count("n/a (fewer than 2 trials)") == 12  # 2 packs x 6 columns

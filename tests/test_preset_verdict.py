@@ -131,3 +131,54 @@ def test_claims_are_checked_when_the_preset_is_read(tmp_path):
         path.write_text(text.replace(old, new))
         with pytest.raises(ConfigError, match=message):
             presets.find(path)
+
+
+def test_a_budget_given_on_the_command_line_is_never_labelled_the_papers():
+    pacgan = presets.find("pacgan")
+    budget = pacgan.settings(steps=10000)
+    assert budget["label"] == "PacGAN's budget overridden, NOT its 400000 steps"
+    assert budget["row_suffix"] == " (10000 steps instead of 400000)"
+    assert pacgan.settings(steps=400000)["label"] == "PacGAN's budget"  # the same: as it is
+    assert "row_suffix" not in pacgan.settings(steps=400000)
+    quick = pacgan.settings(quick=True, steps=50)
+    assert quick["label"] == "QUICK run: NOT the paper's budget overridden, NOT its 200 steps"
+    assert quick["row_suffix"] == " (quick, NOT the paper's budget)"
+    paper = presets.find("paper").settings(epochs=1500)
+    assert paper["label"] == "paper preset overridden, NOT its 300 epochs"
+    assert presets.find("paper").settings(steps=500)["row_suffix"] == (
+        " (500 steps instead of 300)")
+
+
+def test_the_table_of_a_reduced_budget_says_so_and_names_the_runs_not_started(tmp_path):
+    from ganbench.store import Store
+
+    lines: list[str] = []
+    frame = reproduce.run_preset("pacgan", steps=5, seeds=1, only={"pack": [2]},
+                                 store=Store(tmp_path / "store"), out=tmp_path / "out",
+                                 no_train=True, echo=lines.append)
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert md.startswith("# PacGAN Table 1, reproduced by ganbench (PacGAN's budget "
+                         "overridden, NOT its 400000 steps: 5 steps per run, 1 trial(s))")
+    ours = frame[frame.source == "this run"].iloc[0]
+    assert ours.model == "ganbench, pack 2 (5 steps instead of 400000)"
+    assert ours[RING] == "no score; 1 of 1 runs not started"
+    verdict = (tmp_path / "out" / "verdict.md").read_text()
+    assert "No cell has both a published figure and a ganbench value yet." in verdict
+    assert ("## Claim: packing captures more modes than the plain GAN\n\nUntested: no trials "
+            "yet") in verdict
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ('"ring: modes (of 8)" = { mean = 6.3, stderr = 0.5 }', '"ring: modes (of 8)" = 6.3',
+     r"table.published\[0\].'ring: modes \(of 8\)' must be \{ mean = NUMBER, stderr = NUMBER \}"),
+    ('values = { pack = 1 }', 'values = { m = 1 }', r"table.published\[0\].values names no axis 'm'"),
+])
+def test_published_figures_are_checked_when_the_preset_is_read(tmp_path, old, new, message):
+    text = presets.find("pacgan").path.read_text() if presets.find("pacgan").path else None
+    if text is None:
+        pytest.skip("the shipped preset is not a file here")
+    assert old in text
+    path = tmp_path / "p.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message):
+        presets.find(path)

@@ -81,10 +81,14 @@ def between_runs_cell(runs: list[dict[str, Any]], unit: str = "runs", metric: st
                       *, value: str | None = None, digits: int = 1,
                       scale: float = 1.0) -> str | None:
     """The mean of the runs' ``value`` (default ``<metric>_mean``) times ``scale``, its
-    standard error over the runs and their number; the runs without a value listed beside by
-    status (None: no run has one)."""
+    standard error over the runs and their number; runs with a non-finite value counted
+    beside, and the runs without a value by status (None: no run has one)."""
     key = value or f"{metric}_mean"
-    scored = [r for r in runs if r.get(key) is not None]
+    valued = [r for r in runs if r.get(key) is not None]
+    scored = [r for r in valued if math.isfinite(float(r[key]))]
+    others = [r for r in runs if not any(r is v for v in valued)]
+    if valued and not scored:
+        return f"no finite value ({len(valued)} {unit})" + _left_out(others, [])
     if not scored:
         return None
     scores = np.array([float(r[key]) for r in scored]) * scale
@@ -92,7 +96,9 @@ def between_runs_cell(runs: list[dict[str, Any]], unit: str = "runs", metric: st
         se = f"{scores.std(ddof=1) / math.sqrt(len(scores)):.{digits}f}"
     else:  # one run: no standard error ("1 trial", not "1 trials")
         se, unit = "n/a", unit[:-1] if unit.endswith("s") else unit
-    return f"{scores.mean():.{digits}f} +- {se} ({len(scores)} {unit})" + _left_out(runs, scored)
+    infinite = f"; {len(valued) - len(scored)} without a finite value" * (len(valued) > len(scored))
+    return (f"{scores.mean():.{digits}f} +- {se} ({len(scores)} {unit})" + infinite
+            + _left_out(others + scored, scored))
 
 
 def spec_of(preset: Preset) -> dict[str, Any]:

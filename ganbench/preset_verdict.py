@@ -30,48 +30,83 @@ ALPHA = 0.05
 CLAIM_KEYS = ("claim", "columns", "baseline", "higher")
 
 
-def check_published_and_claims(name: str, table: dict[str, Any], axes: list[str]) -> None:
+def judged(column: Any) -> bool:
+    """A column the verdict judges: a between-runs cell of the preset's own runs, with a
+    ``value`` (a column with runs of its own, or a per-run one, is not judged)."""
+    return (isinstance(column, dict) and column.get("error") == "between-runs"
+            and "value" in column and "run" not in column and "axes" not in column)
+
+
+def row_axes(table: dict[str, Any], axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The table's row axes (short name -> values): ``rows``, default every axis but seed."""
+    by_short = {p.rsplit(".", 1)[-1]: v for p, v in axes.items()}
+    rows = table.get("rows", [k for k in by_short if k != "seed"])
+    return {k: v for k, v in by_short.items() if k in rows and k != "seed"}
+
+
+def check_published_and_claims(name: str, table: dict[str, Any],
+                               axes: dict[str, list[Any]]) -> None:
     """A preset's ``table.published`` rows (a ``model``; each column's figure a table of
-    numbers ``mean`` and ``stderr``; ``values`` naming axes) and ``table.claims``, checked
-    when the preset is read (before any training): one-line ConfigErrors."""
+    numbers ``mean`` and ``stderr``; ``values`` naming axes) and ``table.claims`` (``axes``:
+    the preset's), checked when the preset is read (before any training): one-line
+    ConfigErrors."""
+    def fail(message: str) -> None:
+        raise ConfigError(f"preset {name!r}: {message}")
+
+    shorts, rows = [p.rsplit(".", 1)[-1] for p in axes], row_axes(table, axes)
     for i, row in enumerate(table.get("published", [])):
         if not isinstance(row, dict) or "model" not in row:
-            raise ConfigError(f"preset {name!r}: missing table.published[{i}].model")
+            fail(f"missing table.published[{i}].model")
         for column in table.get("columns", {}):
             figure = row.get(column)
             if figure is not None and not (isinstance(figure, dict) and all(
-                    isinstance(figure.get(k), (int, float)) for k in ("mean", "stderr"))):
-                raise ConfigError(f"preset {name!r}: table.published[{i}].{column!r} must be "
-                                  "{ mean = NUMBER, stderr = NUMBER }")
-        if unknown := [k for k in row.get("values", {}) if k not in axes]:
-            raise ConfigError(f"preset {name!r}: table.published[{i}].values names no axis "
-                              f"{unknown[0]!r}")
+                    isinstance(figure.get(k), (int, float)) and not isinstance(
+                        figure.get(k), bool) for k in ("mean", "stderr"))):
+                fail(f"table.published[{i}].{column!r} must be {{ mean = NUMBER, stderr = "
+                     "NUMBER }")
+        if not isinstance(row.get("values", {}), dict):
+            fail(f"table.published[{i}].values must be a table of axis = value")
+        if unknown := [k for k in row.get("values", {}) if k not in shorts]:
+            fail(f"table.published[{i}].values names no axis {unknown[0]!r}")
     claims = table.get("claims", [])
     if not isinstance(claims, list):
-        raise ConfigError(f"preset {name!r}: table.claims must be a list of tables")
+        fail("table.claims must be a list of tables ([[table.claims]])")
     for i, claim in enumerate(claims):
         where = f"table.claims[{i}]"
         if not isinstance(claim, dict):
-            raise ConfigError(f"preset {name!r}: {where} must be a table")
+            fail(f"{where} must be a table")
         if extra := [k for k in claim if k not in CLAIM_KEYS]:
-            raise ConfigError(f"preset {name!r}: unknown key {where}.{extra[0]}; known: "
-                              f"{', '.join(CLAIM_KEYS)}")
+            fail(f"unknown key {where}.{extra[0]}; known: {', '.join(CLAIM_KEYS)}")
         for key in ("claim", "columns", "baseline"):
             if key not in claim:
-                raise ConfigError(f"preset {name!r}: missing {where}.{key}")
-        for column in claim["columns"]:
-            spec = table.get("columns", {}).get(column)
-            if not isinstance(spec, dict) or "value" not in spec:
-                raise ConfigError(f"preset {name!r}: {where}.columns: {column!r} is no table "
-                                  "column with a value")
-        if unknown := [k for k in claim["baseline"] if k not in axes]:
-            raise ConfigError(f"preset {name!r}: {where}.baseline names no axis {unknown[0]!r}")
+                fail(f"missing {where}.{key}")
+        if not isinstance(claim["claim"], str) or not claim["claim"].strip():
+            fail(f"{where}.claim must be the claim in words (a string)")
+        if not isinstance(claim.get("higher", True), bool):
+            fail(f"{where}.higher must be true or false")
+        columns = claim["columns"]
+        if not isinstance(columns, list) or not columns:
+            fail(f"{where}.columns must be a non-empty list of table columns")
+        for column in columns:
+            if not judged(table.get("columns", {}).get(column)):
+                fail(f"{where}.columns: {column!r} is no between-runs table column with a value "
+                     "(and no runs of its own)")
+        base = claim["baseline"]
+        if not isinstance(base, dict) or not base:
+            fail(f"{where}.baseline must be a table of row axis = value, e.g. {{ pack = 1 }}")
+        for key, value in base.items():
+            if key not in rows:
+                fail(f"{where}.baseline names no row axis {key!r}; row axes: "
+                     f"{', '.join(rows) or 'none'}")
+            if value not in rows[key]:
+                fail(f"{where}.baseline: {key} = {value!r} is not one of the axis's values "
+                     f"({', '.join(map(repr, rows[key]))})")
 
 
 def _scores(records: list[dict[str, Any]], values: dict[str, Any],
             column: dict[str, Any]) -> np.ndarray:
-    """The column's value of each run of these axis values (runs without one: not counted,
-    as in the table's cell), times the column's scale."""
+    """The column's finite value of each run of these axis values, times the column's scale:
+    the runs the table's cell counts (``preset_table.between_runs_cell``)."""
     match = {**values, **column.get("match", {})}
     key = column["value"]
     return np.array([float(r[key]) * column.get("scale", 1.0) for r in records
@@ -91,7 +126,7 @@ def cells(axes: list[str], records: list[dict[str, Any]], spec: dict[str, Any]) 
         values = {k: v for k, v in published.get("values", {}).items() if k in axes}
         for name, column in spec["columns"].items():
             figure = published.get(name)
-            if figure is None or "value" not in column or "values" not in published:
+            if figure is None or not judged(column) or "values" not in published:
                 continue
             ours = _scores(records, values, column)
             if not len(ours):
@@ -101,6 +136,9 @@ def cells(axes: list[str], records: list[dict[str, Any]], spec: dict[str, Any]) 
             diff = float(ours.mean()) - figure["mean"]
             if math.isnan(se):
                 verdict = "n/a (fewer than 2 trials)"
+            elif combined == 0:  # neither ours nor the published figure has any spread
+                verdict = ("reproduced (equal, neither has any spread)" if diff == 0 else
+                           "not reproduced (different, neither has any spread)")
             elif abs(diff) <= 2 * combined:
                 verdict = "reproduced (within 2 combined SE)"
             else:
@@ -122,20 +160,19 @@ def claims(axes: list[str], records: list[dict[str, Any]], spec: dict[str, Any]
     levels = [dict.fromkeys(r.get(a) for r in records) for a in axes]
     combos = [dict(zip(axes, c)) for c in itertools.product(*levels)]
     for claim in spec.get("claims", []):
-        higher = claim.get("higher", True)
-        base = {k: v for k, v in claim["baseline"].items() if k in axes}
-        rows = []
+        higher, rows = claim.get("higher", True), []
         for name in claim["columns"]:
             column = spec["columns"][name]
-            baseline = _scores(records, base, column)
             for values in combos:
-                if all(values.get(k) == v for k, v in base.items()):
+                base = {**values, **claim["baseline"]}  # the same row but for the baseline's axes
+                if base == values:
                     continue
-                ours = _scores(records, values, column)
+                ours, baseline = _scores(records, values, column), _scores(records, base, column)
                 if not len(ours):
                     continue
                 p, test = compare_p(ours, baseline, "greater" if higher else "less")
                 rows.append({"claim": claim["claim"], "column": name,
+                             "direction": "higher" if higher else "lower",
                              "row": ", ".join(f"{k} {v}" for k, v in values.items()),
                              "baseline": ", ".join(f"{k} {v}" for k, v in base.items()),
                              "mean": float(ours.mean()), "trials": len(ours),
@@ -146,7 +183,8 @@ def claims(axes: list[str], records: list[dict[str, Any]], spec: dict[str, Any]
             r["p_holm"] = q
             r["significant"] = None if math.isnan(q) else bool(q < ALPHA)
         out += rows
-    return pd.DataFrame(out, columns=["claim", "column", "row", "baseline", "mean", "trials",
+    return pd.DataFrame(out, columns=["claim", "column", "direction", "row", "baseline", "mean",
+                                      "trials",
                                       "baseline_mean", "baseline_trials", "test", "p", "p_holm",
                                       "significant"])
 
@@ -173,7 +211,8 @@ def markdown(cells_frame: pd.DataFrame, claims_frame: pd.DataFrame,
                   for r in cells_frame.itertuples()]
     for claim, group in claims_frame.groupby("claim", sort=False):
         lines += ["", f"## Claim: {claim}", "",
-                  "One-sided test of each row against the baseline (Welch's t-test; exact "
+                  f"Tested: each row's mean {group['direction'].iloc[0]} than its baseline's "
+                  "(the same row but for the baseline's axes), one-sided (Welch's t-test; exact "
                   "permutation test where neither side's trials vary), Holm-corrected over the "
                   "claim's comparisons.", "",
                   "| column | row | mean (trials) | baseline mean (trials) | test | p | Holm p "

@@ -339,7 +339,7 @@ def check(data: dict[str, Any], name: str) -> None:
         _check_axes(column.get("axes", {}), f"{where}.axes", name)
     if "reference" in table:
         keys(table["reference"], "table.reference", "reference", ("model", "column"))
-    check_published_and_claims(name, table, axes)
+    check_published_and_claims(name, table, data.get("axes", {}))
     keys(data.get("outputs", {}), "outputs", "outputs")
     if "committed" in data:
         keys(data["committed"], "committed", "committed", ("root", "generators"))

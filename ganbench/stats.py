@@ -40,16 +40,21 @@ def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     return mean - half, mean + half
 
 
+def no_spread(values: np.ndarray) -> bool:
+    """All values equal, up to float rounding (relative 1e-12): a mean of equal floats is not
+    always that float, so a variance of "equal" seeds can be 1e-32 rather than 0."""
+    values = np.asarray(values, dtype=float)
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
 def welch_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
     """p-value of Welch's t-test (unequal variances; ``alternative``: "two-sided", or
     "greater" / "less" for mean(a) > / < mean(b)); nan with fewer than 2 values on either
-    side, or when both sides have no spread."""
+    side, or when neither side has any spread (``no_spread``)."""
     from scipy.stats import ttest_ind
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    if np.var(a) == 0 and np.var(b) == 0:
+    if len(a) < 2 or len(b) < 2 or (no_spread(a) and no_spread(b)):
         return math.nan
     with warnings.catch_warnings():  # one side without spread is fine for Welch; scipy warns
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
@@ -60,18 +65,33 @@ def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
+EXACT_UP_TO = 100_000  # splits enumerated; beyond, a Monte Carlo test of as many (seeded)
+
+
 def permutation_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
-    """p-value of the exact two-sample permutation test of the difference in means (every
-    split of the pooled values; two-sided by scipy's convention: twice the smaller one-sided
-    p, at most 1; "greater": the share of splits with a difference at least the observed);
-    nan with fewer than 2 values on either side."""
+    """p-value of the two-sample permutation test of the difference in means: exact (every
+    split of the pooled values) up to EXACT_UP_TO splits, else Monte Carlo with that many
+    (random_state 0); two-sided by scipy's convention: twice the smaller one-sided p, at most
+    1; "greater": the share of splits with a difference at least the observed. Where neither
+    side varies, its closed form: 1 for equal values; else 1 / C(n_a + n_b, n_a) one-sided
+    in the observed direction (1 against it), min(1, 2 / C) two-sided. nan with fewer than
+    2 values on either side."""
     from scipy.stats import permutation_test
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return math.nan
+    splits = math.comb(len(a) + len(b), len(a))
+    if no_spread(a) and no_spread(b):
+        if no_spread(np.concatenate([a, b])):
+            return 1.0
+        above = a[0] > b[0]
+        if alternative == "two-sided":
+            return min(1.0, 2 / splits)
+        return 1 / splits if above == (alternative == "greater") else 1.0
     result = permutation_test((a, b), _mean_difference, permutation_type="independent",
-                              n_resamples=np.inf, alternative=alternative, vectorized=True)
+                              n_resamples=np.inf if splits <= EXACT_UP_TO else EXACT_UP_TO,
+                              alternative=alternative, vectorized=True, random_state=0)
     return float(result.pvalue)
 
 

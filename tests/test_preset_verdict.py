@@ -70,7 +70,13 @@ def test_the_claim_is_tested_one_sided_and_holm_corrected():
         r = by.loc[(column[1], f"pack {pack}")]
         assert r["p"] == pytest.approx(expected) and r["test"] == stats.WELCH
         assert r["baseline"] == "pack 1" and r["baseline_trials"] == 5
-    assert list(frame.p_holm) == pytest.approx(list(stats.holm(frame.p)))
+    p = list(frame.p)  # Holm by hand: the i-th smallest times (4 - i), kept monotone
+    order = sorted(range(4), key=lambda i: p[i])
+    by_hand, running = [0.0] * 4, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (4 - rank) * p[i]))
+        by_hand[i] = running
+    assert list(frame.p_holm) == pytest.approx(by_hand)
     assert not by.loc[(GRID, "pack 3"), "significant"]  # 16.6 against 17: not more
     assert by.loc[(RING, "pack 2"), "significant"] and by.loc[(GRID, "pack 2"), "significant"]
     text = preset_verdict.markdown(preset_verdict.cells(AXES, _records(table), _spec()), frame)
@@ -100,6 +106,53 @@ def test_one_sided_permutation_p_is_the_share_of_splits_at_least_as_large(a, b):
     assert stats.permutation_p(a, b, "greater") == pytest.approx(expected)
 
 
+def test_a_claim_of_lower_values_is_tested_the_other_way_and_says_so():
+    spec = {**_spec(), "claims": [{"claim": "packing lowers reverse KL", "higher": False,
+                                   "columns": ["ring: reverse KL"], "baseline": {"pack": 1}}]}
+    records = [{"pack": pack, "dataset": "ring-2d-pacgan", "seed": i, "modes_reverse_kl": v}
+               for pack, values in [(1, [0.5, 0.4, 0.6]), (2, [0.1, 0.05, 0.08])]
+               for i, v in enumerate(values)]
+    frame = preset_verdict.claims(AXES, records, spec)
+    expected = scipy_stats.ttest_ind([0.1, 0.05, 0.08], [0.5, 0.4, 0.6], equal_var=False,
+                                     alternative="less").pvalue
+    assert frame.p.iloc[0] == pytest.approx(expected) and frame.direction.iloc[0] == "lower"
+    assert "each row's mean lower than its baseline's" in preset_verdict.markdown(
+        preset_verdict.cells(AXES, records, spec), frame)
+
+
+def test_with_two_row_axes_each_row_is_compared_with_its_own_baseline_row():
+    spec = {"columns": {"m": {"error": "between-runs", "value": "m"}},
+            "claims": [{"claim": "packing helps", "columns": ["m"], "baseline": {"pack": 1}}]}
+    values = {(1, "a"): [4.8, 4.7, 4.9], (1, "b"): [7.2, 7.1, 7.3], (2, "a"): [6.2, 6.1, 6.3],
+              (2, "b"): [6.2, 6.1, 6.3]}
+    records = [{"pack": pack, "lr": lr, "seed": i, "m": v}
+               for (pack, lr), vs in values.items() for i, v in enumerate(vs)]
+    frame = preset_verdict.claims(["pack", "lr"], records, spec).set_index("row")
+    assert frame.loc["pack 2, lr a", "baseline"] == "pack 1, lr a"
+    assert frame.loc["pack 2, lr b", "baseline"] == "pack 1, lr b"
+    for lr in ("a", "b"):
+        assert frame.loc[f"pack 2, lr {lr}", "p"] == pytest.approx(scipy_stats.ttest_ind(
+            values[(2, lr)], values[(1, lr)], equal_var=False, alternative="greater").pvalue)
+    assert frame.loc["pack 2, lr b", "p"] > 0.99  # worse than its own baseline
+
+
+def test_cells_without_spread_and_non_finite_values_are_judged_as_the_table_counts_them():
+    spec = _spec()
+    records = _records({(1, "ring-2d-pacgan"): [7, 7, 7]})
+    records.append({"pack": 1, "dataset": "ring-2d-pacgan", "seed": 3, "status": "done",
+                    "modes": float("nan"), "modes_hq": 0.95, "modes_reverse_kl": 0.1})
+    zero = {**spec, "published": [{"model": "exact", "values": {"pack": 1},
+                                   RING: {"mean": 7.0, "stderr": 0.0},
+                                   "ring: reverse KL": {"mean": 0.2, "stderr": 0.0}}]}
+    cells = preset_verdict.cells(AXES, records, zero).set_index("column")
+    assert cells.loc[RING, "verdict"] == "reproduced (equal, neither has any spread)"
+    assert cells.loc[RING, "trials"] == 3  # the nan run is not a trial, as in the table
+    assert cells.loc["ring: reverse KL", "verdict"] == (
+        "not reproduced (different, neither has any spread)")
+    table = reproduce.table(presets.find("pacgan"), records)
+    assert table.iloc[1][RING] == "7.0 +- 0.0 (3 trials); 1 without a finite value"
+
+
 def test_claims_are_checked_when_the_preset_is_read(tmp_path):
     text = textwrap.dedent("""
         [run]
@@ -124,10 +177,29 @@ def test_claims_are_checked_when_the_preset_is_read(tmp_path):
     path.write_text(text)
     assert presets.find(path).table_spec["claims"][0]["claim"] == "hinge wins"
     for old, new, message in [
-            ('columns = ["modes"]', 'columns = ["parzen"]', "'parzen' is no table column with"),
-            ('baseline = { loss', 'baseline = { lr', "baseline names no axis 'lr'"),
+            ('columns = ["modes"]', 'columns = ["parzen"]', "'parzen' is no between-runs table column with"),
+            ('baseline = { loss', 'baseline = { lr', "baseline names no row axis 'lr'"),
             ('claim = "hinge wins"', 'claim = "x"\nlower = true', "unknown key table.claims"),
-            ('claim = "hinge wins"\n', '', "missing table.claims\\[0\\].claim")]:
+            ('claim = "hinge wins"\n', '', "missing table.claims\\[0\\].claim"),
+            ('baseline = { loss = "non-saturating" }', 'baseline = 1',
+             "baseline must be a table of row axis = value"),
+            ('baseline = { loss = "non-saturating" }', 'baseline = {}',
+             "baseline must be a table of row axis = value"),
+            ('baseline = { loss = "non-saturating" }', 'baseline = { loss = "nope" }',
+             "baseline: loss = 'nope' is not one of the axis's values"),
+            ('baseline = { loss = "non-saturating" }', 'baseline = { seed = 0 }',
+             "baseline names no row axis 'seed'; row axes: loss"),
+            ('columns = ["modes"]', 'columns = "modes"', "columns must be a non-empty list"),
+            ('claim = "hinge wins"', 'claim = 3', "claim must be the claim in words"),
+            ('claim = "hinge wins"', 'claim = "x"\nhigher = "false"', "higher must be true or"),
+            ('[[table.claims]]', '[table.columns.own]\nerror = "between-runs"\nvalue = "modes"\n'
+             'axes = { seed = [0] }\n[[table.claims]]', None)]:
+        if message is None:  # a column with runs of its own cannot be claimed on
+            text_own = text.replace(old, new).replace('columns = ["modes"]', 'columns = ["own"]')
+            path.write_text(text_own)
+            with pytest.raises(ConfigError, match="'own' is no between-runs table column"):
+                presets.find(path)
+            continue
         path.write_text(text.replace(old, new))
         with pytest.raises(ConfigError, match=message):
             presets.find(path)

@@ -91,3 +91,23 @@ def test_leaderboard_compares_variants_whose_seeds_never_vary():
     # 2/252 times 4 comparisons: 0.032 < 0.05, so six modes of eight is significantly worse
     assert table.loc["six", "significant"] is True
     assert np.isclose(table.loc["six", "p_holm"], 4 * 2 / 252)
+
+
+@pytest.mark.parametrize("a,b", [([8.0] * 3, [6.0] * 4), ([6.0] * 2, [8.0] * 5),
+                                 ([0.95] * 3, [0.7] * 3), ([2.0] * 4, [2.0] * 3)])
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_the_closed_form_where_no_side_varies_is_scipys_exact_test(a, b, alternative):
+    from scipy.stats import permutation_test
+
+    exact = permutation_test((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(
+        y, axis=axis), permutation_type="independent", n_resamples=np.inf,
+        alternative=alternative, vectorized=True).pvalue
+    assert stats.permutation_p(a, b, alternative) == pytest.approx(exact, rel=1e-12)
+
+
+def test_equal_float_seeds_have_no_spread_even_when_their_variance_is_not_zero():
+    assert np.var([0.95] * 3) > 0  # the rounding the test must not mistake for spread
+    assert stats.compare_p([0.95] * 3, [0.7] * 3) == (pytest.approx(0.1), stats.PERMUTATION)
+    assert stats.compare_p([0.95] * 3, [0.95] * 4) == (1.0, stats.PERMUTATION)
+    # many seeds: the closed form, not an enumeration of C(30, 15) = 155 million splits
+    assert stats.compare_p([8.0] * 15, [6.0] * 15)[0] == pytest.approx(2 / math.comb(30, 15))

@@ -40,3 +40,35 @@ def test_bank_copies_the_finished_runs_records_and_nothing_else(tmp_path):
     again = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "store"), str(dest)],
                            capture_output=True, text=True, check=True).stdout
     assert "0 run(s) banked, 2 already there" in again
+
+
+def test_summary_puts_the_three_figures_of_both_mixtures_side_by_side(tmp_path):
+    """summary.py on leaderboards built by ganbench.leaderboard from constructed records."""
+    import pandas as pd
+
+    from ganbench.leaderboard import leaderboard
+
+    rows = [{"run_id": f"{loss}{d}{s}", "status": "done", "generator": "pacgan",
+             "discriminator": "pacgan-maxout", "loss": loss, "dataset": dataset, "seed": s,
+             "modes": m + s % 2, "modes_hq": hq, "modes_reverse_kl": kl}
+            for loss, m, hq, kl in [("hinge", 6, 0.9, 0.2), ("minimax", 1, 0.1, 2.0)]
+            for d, dataset in enumerate(["ring-2d-pacgan", "grid-25"]) for s in range(3)]
+    frame = pd.DataFrame(rows)
+    for name, metric in [("modes", "modes"), ("hq", "modes_hq"), ("reverse-kl", "modes_reverse_kl")]:
+        board = leaderboard(frame, metric=metric).assign(reference=False)
+        board.to_csv(tmp_path / f"{name}.csv", index=False)
+    script = SCRIPT.with_name("summary.py")
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| generator"))
+    assert header == ("| generator | discriminator | loss | ring: modes | ring: high-quality % | "
+                      "ring: reverse KL | grid: modes | grid: high-quality % | grid: reverse KL |")
+    hinge = next(line for line in lines if "| hinge |" in line)
+    minimax = next(line for line in lines if "| minimax |" in line)
+    # modes 6, 7, 6: mean 6.33, std 0.58; hq constant 0.9 -> 90.0 %
+    assert hinge.strip("| ").split(" | ")[3:6] == ["6.3 ± 0.6 (3)", "90.0 ± 0.0 (3)", "0.20 ± 0.00 (3)"]
+    # minimax's modes (1, 2, 1 against 6, 7, 6) are worse by Welch's test; its constant 10 %
+    # and KL 2.0 against constant 90 % and 0.2 are not: the exact permutation test's smallest
+    # p with 3 seeds a side is 0.1
+    cells = minimax.strip("| ").split(" | ")[3:]
+    assert [c.endswith(" worse") for c in cells] == [True, False, False] * 2

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The toy leaderboard's tables from banked runs (results/leaderboard/runs/), for the seeds
 # given, into OUT: modes (markdown, CSV, self-contained HTML), high-quality fraction and
-# reverse KL (markdown), each with the reference rows, and what made them (provenance.txt).
+# reverse KL (markdown and CSV), each with the reference rows, summary.md (the three side by
+# side, PacGAN's layout), and what made them (provenance.txt).
 #   bash results/leaderboard/scripts/toy_tables.sh OUT "0 1"
 set -euo pipefail
 out=$1; seeds=${2:-"0 1 2 3 4"}
@@ -19,7 +20,10 @@ lb --metric modes --format markdown > "$out/modes.md"
 lb --metric modes --format csv > "$out/modes.csv"
 lb --metric modes --format html > "$out/modes.html"
 lb --metric modes_hq --format markdown > "$out/hq.md"
+lb --metric modes_hq --format csv > "$out/hq.csv"
 lb --metric modes_reverse_kl --format markdown > "$out/reverse-kl.md"
+lb --metric modes_reverse_kl --format csv > "$out/reverse-kl.csv"
+OMP_NUM_THREADS=1 "$here/.venv/bin/python" "$here/results/leaderboard/scripts/summary.py" "$out"
 { echo "made $(date -u +%FT%TZ) by results/leaderboard/scripts/toy_tables.sh $out \"$seeds\""
   echo "code: $(git -C "$here" rev-parse --short HEAD) (the runs: their records' versions)"
   echo "machine: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -2,8 +2,9 @@
 ``train.matmul_precision = "medium"`` against the committed float32 ("highest") runs of the
 same preset, update mode and seed (results/paper/runs.csv: 100 epochs, both update modes,
 seeds 0-2). Trains what the store lacks (the local executor; a rerun resumes), then writes
-README.md and runs.csv in --out: each run's test Parzen, selected epoch and training time
-beside its float32 twin, and per update mode a Welch t-test of the seeds' Parzen means.
+README.md and runs.csv in --out (default results/precision/study/): each run's test Parzen,
+selected epoch and training time beside its float32 twin, and per update mode a Welch t-test
+of the seeds' Parzen means, a paired t-test by seed and the verdict (``verdict``).
 
     # the study (hours: 6 runs of 100 epochs on one CPU thread each)
     python results/precision/scripts/parity.py STORE --workers 1   # STORE: a folder of yours
@@ -54,6 +55,27 @@ def welch(mine: list[float], theirs: list[float]) -> str:
         return "n/a (fewer than 2 seeds on a side)"
     t, p = stats.ttest_ind(mine, theirs, equal_var=False)
     return f"t = {t:.2f}, p = {p:.2f}"
+
+
+def verdict(mine: list[float], theirs: list[float], diffs: list[float]) -> str:
+    """The parity verdict of one update mode, by a stated rule: "within seed noise" when
+    neither Welch's test (the seeds as independent samples) nor the paired t-test (each seed
+    against its float32 twin: the same initialisation and data order) rejects at 0.05 and
+    the mean difference is at most the float32 seeds' standard deviation (the seed noise);
+    else "not within seed noise". ``diffs``: the paired differences, mine - theirs."""
+    if len(mine) < 2 or len(theirs) < 2:
+        return "no verdict (fewer than 2 seeds on a side)"
+    welch_p = float(stats.ttest_ind(mine, theirs, equal_var=False).pvalue)
+    noise = float(pd.Series(theirs).std(ddof=1))
+    diff = sum(mine) / len(mine) - sum(theirs) / len(theirs)
+    words = [f"mean difference {diff:+.1f} nats against a float32 seed sd of {noise:.1f}",
+             f"Welch p = {welch_p:.2f}"]
+    paired_p = math.nan
+    if len(diffs) >= 2:
+        paired_p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
+        words.append(f"paired t-test over {len(diffs)} seeds p = {paired_p:.2f}")
+    within = welch_p >= 0.05 and not paired_p < 0.05 and abs(diff) <= noise
+    return f"{'within' if within else 'not within'} seed noise ({'; '.join(words)})"
 
 
 def _epoch(step) -> float | None:
@@ -123,8 +145,16 @@ def readme(frame: pd.DataFrame, args, command: str) -> str:
         mine = group["parzen"].dropna().tolist()
         theirs = group["fp32_parzen"].dropna().tolist()
         mean = lambda v: f"{sum(v) / len(v):.1f}" if v else "-"  # noqa: E731
+        pairs = group.dropna(subset=["parzen", "fp32_parzen"])
         lines.append(f"- {update}: {args.precision} {mean(mine)} ({len(mine)} seeds) vs "
-                     f"float32 {mean(theirs)} ({len(theirs)} seeds): {welch(mine, theirs)}")
+                     f"float32 {mean(theirs)} ({len(theirs)} seeds): {welch(mine, theirs)}; "
+                     f"**verdict: {verdict(mine, theirs, pairs['parzen_diff'].tolist())}**")
+    lines += ["", "The verdict's rule (`verdict` in the script): within seed noise when "
+              "neither Welch's test nor the paired t-test (each seed against its float32 twin, "
+              "which shares its initialisation and data order) rejects at 0.05 and the mean "
+              "difference is at most the float32 seeds' standard deviation. With 3 seeds this "
+              "cannot show equality, only that any difference is of the order of the seed "
+              "noise or smaller."]
     lines += [
         "",
         "Training times are each run's own record (`wall_time`); the float32 runs were "
@@ -157,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=float, default=100)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "precision")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "precision" / "study")
     parser.add_argument("--reference", type=Path, default=ROOT / "results" / "paper" / "runs.csv")
     parser.add_argument("--no-train", action="store_true", help="Tables from the store as it is.")
     parser.add_argument("--check", action="store_true",

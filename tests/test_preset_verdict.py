@@ -45,6 +45,9 @@ def test_a_cell_is_reproduced_within_two_combined_standard_errors():
     away = abs(10 / 3 - 7.9) / math.sqrt((math.sqrt(1 / 3) / math.sqrt(3)) ** 2 + 0.01)
     assert pac2["verdict"] == f"not reproduced ({away:.1f} combined SE away)"
     assert cells.loc[("PacGAN3, published", RING)]["verdict"] == "n/a (fewer than 2 trials)"
+    # exactly two combined SE away is within, whatever the float rounding of 8 - 7.8 says
+    edge = preset_verdict.cells(AXES, _records({(3, "ring-2d-pacgan"): [8] * 5}), _spec())
+    assert 8 - 7.8 > 2 * 0.1 and edge.verdict.iloc[0] == "reproduced (within 2 combined SE)"
     # the high-quality column is scaled to percent like the table's cell: 95 against 98.2
     hq = cells.loc[("GAN, published", "ring: high-quality %")]
     assert hq["ours"] == pytest.approx(95.0) and hq["published"] == 98.2

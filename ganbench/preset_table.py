@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ganbench.preset_verdict import finite_values
 from ganbench.presets import Preset, short
 
 PUBLISHED, THIS_RUN = "published", "this run"  # the table's ``source`` column
@@ -84,8 +85,7 @@ def between_runs_cell(runs: list[dict[str, Any]], unit: str = "runs", metric: st
     standard error over the runs and their number; runs with a non-finite value counted
     beside, and the runs without a value by status (None: no run has one)."""
     key = value or f"{metric}_mean"
-    valued = [r for r in runs if r.get(key) is not None]
-    scored = [r for r in valued if math.isfinite(float(r[key]))]
+    valued, scored = finite_values(runs, key)
     others = [r for r in runs if not any(r is v for v in valued)]
     if valued and not scored:
         return f"no finite value ({len(valued)} {unit})" + _left_out(others, [])

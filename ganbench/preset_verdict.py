@@ -103,15 +103,22 @@ def check_published_and_claims(name: str, table: dict[str, Any],
                      f"({', '.join(map(repr, rows[key]))})")
 
 
+def finite_values(runs: list[dict[str, Any]], key: str) -> tuple[list[dict[str, Any]],
+                                                                  list[dict[str, Any]]]:
+    """The runs with a value of ``key``, and those of them whose value is finite: what a
+    between-runs cell counts (``preset_table.between_runs_cell``) and what the verdict judges."""
+    valued = [r for r in runs if r.get(key) is not None]
+    return valued, [r for r in valued if math.isfinite(float(r[key]))]
+
+
 def _scores(records: list[dict[str, Any]], values: dict[str, Any],
             column: dict[str, Any]) -> np.ndarray:
-    """The column's finite value of each run of these axis values, times the column's scale:
-    the runs the table's cell counts (``preset_table.between_runs_cell``)."""
+    """The column's finite value of each run of these axis values, times the column's scale."""
     match = {**values, **column.get("match", {})}
     key = column["value"]
-    return np.array([float(r[key]) * column.get("scale", 1.0) for r in records
-                     if all(r.get(k) == v for k, v in match.items()) and r.get(key) is not None
-                     and math.isfinite(float(r[key]))])
+    _, scored = finite_values([r for r in records
+                               if all(r.get(k) == v for k, v in match.items())], key)
+    return np.array([float(r[key]) for r in scored]) * column.get("scale", 1.0)
 
 
 def _stderr(scores: np.ndarray) -> float:

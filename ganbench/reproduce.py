@@ -220,8 +220,7 @@ def write_verdict(preset: Preset, records: list[dict[str, Any]], spec: dict[str,
 
     if not spec.get("claims") and not any("values" in p for p in spec.get("published", [])):
         return ""
-    rows = spec.get("rows", [short(a) for a in preset.axes])
-    axes = [short(p) for p in preset.axes if p != "seed" and short(p) in rows]
+    axes = list(preset_verdict.row_axes(spec, preset.axes))
     cells, claims = preset_verdict.cells(axes, records, spec), preset_verdict.claims(axes, records, spec)
     pd.concat([cells.assign(kind="cell"), claims.assign(kind="claim")]).to_csv(
         out / "verdict.csv", index=False)

@@ -53,6 +53,30 @@ processes each, the spread in brackets):
   run's. This file, one process: Parzen 3.1 s, cold 11.9 s (3.9x), warm 8.8 s (2.8x), from
   the disk cache after ``clear_kept`` 8.4 s (2.7x).
 
+- block minima (2026-12-03, another VM, the training job on the other core; this file, one
+  process, wall time, before and after in the same session, twice each): before, Parzen
+  2.6-2.9 s; the set cold 14.7-15.9 s (5.1-6.1x), warm 11.0-12.1 s (3.8-4.6x), from the disk
+  cache 11.1-11.9 s; memorisation alone 4.2-5.0 s warm (its argmin over the bounds 3.8 ns a
+  pair and its comparison with the limit 2.1 ns: torch's argmin and its comparisons that
+  write a bool per element are slow on the CPU), PRDC 2.4 s (comparisons with the radii).
+  After: Parzen 2.6 s; cold 10.0-10.5 s (3.9-4.1x), warm 7.2-7.4 s (2.8-2.9x), from the
+  disk cache 7.2-7.4 s (2.8-2.9x): memorisation 1.8-1.9 s warm, PRDC 1.0-1.1 s, KID
+  0.77-0.78 s, fid 1.0 s (the samples' feature pass). How: the searches take the minimum
+  of each block of 64 columns of a distance chunk (0.6 ns a pair) and look inside a block
+  only when its minimum can hold an answer (``metrics_features.block_minima``,
+  ``pairs_below``, ``row_argmin``); PRDC orders the samples by radius so that a block's
+  radii are alike; the k-NN radii take their candidates from the blocks of smallest minimum;
+  KID keeps the real subsets' kernel sums (a third of its work, the dataset's alone). Every
+  value identical to the code before on four sample sets (training images, test digits,
+  noisy digits, 50 digits repeated: ``parzen ... memorisation`` all equal); a collapsed set
+  went from 37.8 s to 9.7 s (PRDC's radii of duplicates are measured among the few points
+  float32 puts near the k-th, not against all). Still above 2x, and 2x cannot be reached
+  in float32 on one thread here: the products alone (the samples' feature pass 0.97 s,
+  KID's GEMMs 0.41 s, PRDC's 0.48 s, memorisation's bound 1.14 s: 3.0 s) exceed Parzen's
+  2.4-2.6 s, so the set costs at least 2.2x; the rest is 1.2-1.4 s. Noise-like samples
+  (digits plus N(0, 0.3^2) pixel noise) cost memorisation 16 s before and after: its bound
+  does not prune them and it searches all 50,000 training images by brute force.
+
 What got it there (before issue 18): the classifier's eval-mode network with batchnorm folded into the
 convolutions and max-pooling as four strided maxima before the ReLU (1.8x faster, features
 within 1e-5), features and probabilities from one forward pass (``features_and_classify``),

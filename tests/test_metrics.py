@@ -231,6 +231,42 @@ def test_prdc_agrees_with_the_prdc_package():
                                   "density": dc["density"], "coverage": dc["coverage"]}, abs=1e-9)
 
 
+@pytest.mark.parametrize("case", ["spread", "duplicates", "grid"])
+@pytest.mark.parametrize("dense", [0.0, 0.5, math.inf])  # always whole chunks, as shipped, never
+def test_prdc_over_many_blocks_matches_a_brute_force_computation(case, dense, monkeypatch):
+    """Sets of several 64-column blocks, where PRDC reads only the blocks whose minimum can
+    hold a pair, or compares a chunk whole: samples spread like the real ones, samples
+    repeated (k-NN radii 0; the radii's candidates measured again among the close points),
+    and coordinates on a grid (distances exactly equal to radii: strict inequalities)."""
+    g = gen(31)
+    real, fake = torch.randn(700, 6, generator=g), torch.randn(650, 6, generator=g) * 1.2 + 0.3
+    if case == "duplicates":
+        fake = torch.randn(25, 6, generator=g).repeat(26, 1)
+    elif case == "grid":
+        real = torch.randint(-2, 3, (700, 6), generator=g).float()
+        fake = torch.randint(-2, 3, (650, 6), generator=g).float()
+    real, fake = real.double(), fake.double()
+    expected = _prdc_brute(real.numpy(), fake.numpy(), 3, 5)
+    monkeypatch.setattr(F, "DENSE", dense)
+    for chunk in (3000, F.CHUNK_ELEMENTS):  # chunks of 4 rows, and one
+        assert F.prdc(real, fake, k_pr=3, k_dc=5, chunk_elements=chunk) == \
+            pytest.approx(expected, rel=1e-12)
+    assert 0 < expected["recall"] < 1 or case == "duplicates"  # (their balls are points)
+    assert 0 < expected["coverage"] < 1
+
+
+def test_knn_radii_of_duplicates_and_ties_match_sorting_every_distance():
+    g = gen(32)
+    x = torch.cat([torch.randn(30, 5, generator=g).repeat(9, 1),  # 9 copies of each
+                   torch.randint(-1, 2, (200, 5), generator=g).float()]).double()
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1).sort(1).values
+    for chunk in (1000, F.CHUNK_ELEMENTS):
+        got = F.knn_sq_radii(x, [1, 3, 8], chunk_elements=chunk)
+        for k in (1, 3, 8):
+            assert torch.equal(got[k], d[:, k])
+    assert (d[:270, 8] == 0).all() and (d[270:, 3] > 0).any()
+
+
 # ---- feature spaces and applies_to ---------------------------------------------------------
 
 def test_features_come_from_the_dataset_in_batches_and_are_recorded():

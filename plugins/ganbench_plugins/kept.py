@@ -1,6 +1,6 @@
 """What the built-in metrics keep: results that depend on the dataset alone (the real
-examples' features, PRDC's k-NN radii of them, memorisation's index of the training split and
-its typical distance), computed once and reused by every later evaluation, in the process (the
+examples' features, PRDC's k-NN radii of them, KID's kernel sums of their subsets,
+memorisation's index of the training split and its typical distance), computed once and reused by every later evaluation, in the process (the
 runs of a sweep worker, a leaderboard's reference rows) and on disk (the next ``ganbench score``,
 a sweep's next worker process).
 
@@ -41,7 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-KEEP = {"real-features": 4, "real-radii": 4, "train-index": 1, "train-typical": 8}  # entries
+KEEP = {"real-features": 4, "real-radii": 4, "kid-real-sums": 8, "train-index": 1,
+        "train-typical": 8}  # entries
 _KEPT: dict[str, OrderedDict] = {}
 CACHE_ENV = "GANBENCH_CACHE"
 _OFF = ("", "0", "off", "no", "false")

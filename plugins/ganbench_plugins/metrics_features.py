@@ -77,6 +77,47 @@ def rows_per_chunk(columns: int, chunk_elements: int = CHUNK_ELEMENTS) -> int:
     return max(1, chunk_elements // max(1, columns))
 
 
+# ---- block minima: the searches' one fast pass over a distance chunk ---------------------
+# On the CPU a comparison that writes a bool per element costs 2 ns and an argmin 3.8 ns, but
+# a minimum over blocks of 64 columns costs 0.6 ns (one thread). So the distance searches take
+# the minimum of each block first and look inside a block only when its minimum says it can
+# hold an answer: the same pairs, in the same order, from a pass over 1/64 of the elements.
+
+BLOCK = 64  # columns per block
+DENSE = 0.5  # PRDC compares a chunk whole when more than this fraction of its blocks may hold pairs
+
+
+def padded(columns: int, block: int = BLOCK) -> int:
+    """``columns`` rounded up to a whole number of blocks."""
+    return -(-columns // block) * block
+
+
+def block_minima(m: Tensor, block: int = BLOCK) -> Tensor:
+    """``(rows, cols / block)``: the minimum of each block of ``block`` columns of ``m``
+    (whose columns are a whole number of blocks)."""
+    return m.view(len(m), -1, block).amin(2)
+
+
+def row_argmin(m: Tensor, minima: Tensor, block: int = BLOCK) -> Tensor:
+    """``m.argmin(1)`` (the first minimum of each row) from ``m``'s ``block_minima``."""
+    first = minima.argmin(1)
+    rows = torch.arange(len(m), device=m.device)
+    return first * block + m.view(len(m), -1, block)[rows, first].argmin(1)
+
+
+def pairs_below(m: Tensor, minima: Tensor, limit: Tensor, most: float = math.inf,
+                most_blocks: float = math.inf, block: int = BLOCK
+                ) -> tuple[Tensor, Tensor] | None:
+    """``(m < limit[:, None]).nonzero(as_tuple=True)`` (row-major order) from ``m``'s
+    ``block_minima``, reading only the blocks whose minimum is below their row's limit; None
+    when more than ``most`` pairs, or more than ``most_blocks`` blocks, hold values below."""
+    r, b = (minima < limit[:, None]).nonzero(as_tuple=True)
+    if len(r) > min(most, most_blocks):  # each such block holds at least one pair
+        return None
+    h, c = (m.view(len(m), -1, block)[r, b] < limit[r, None]).nonzero(as_tuple=True)
+    return None if len(h) > most else (r[h], b[h] * block + c)
+
+
 def features_reason(dataset: Any) -> str | None:
     """None if a feature space is known for the dataset, else why not (one line)."""
     if callable(getattr(dataset, "features", None)) or dims(dataset) <= COORDINATE_DIMS:
@@ -202,34 +243,53 @@ def _self_kernel_sum(x: Tensor, blocks: int = 4) -> Tensor:
     return total - ((x.double() ** 2).sum(1) / x.shape[1] + 1).pow(3).sum()  # the diagonal
 
 
-def mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
-    """The unbiased estimate of MMD^2 with the polynomial kernel (Binkowski et al. 2018)."""
+def mmd2_unbiased(x: Tensor, y: Tensor, x_self: Tensor | None = None) -> Tensor:
+    """The unbiased estimate of MMD^2 with the polynomial kernel (Binkowski et al. 2018);
+    ``x_self``: ``_self_kernel_sum(x)``, when known."""
     m, n = len(x), len(y)
-    return (_self_kernel_sum(x) / (m * (m - 1)) + _self_kernel_sum(y) / (n * (n - 1))
+    x_self = _self_kernel_sum(x) if x_self is None else x_self
+    return (x_self / (m * (m - 1)) + _self_kernel_sum(y) / (n * (n - 1))
             - 2 * _kernel_sum(x, y) / (m * n))
 
 
-def kid(real: Tensor, fake: Tensor, n_subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float, int, int]:
-    """Mean and std (ddof 0, as torch-fidelity) of the unbiased MMD^2 over ``n_subsets``
-    subsets of ``subset_size`` of each set, drawn without replacement from a seeded generator;
-    the subset size shrinks to the smaller set, and one subset is used when it then covers both
-    sets (every subset would be the same). Returns (mean, std, subsets, subset size). Inner
-    products are float32 GEMMs (``gemm_dtype``; twice float64's speed), the rest float64: on
-    MNIST's features mean and std are all-float64's to 1.2e-7 relative."""
-    m = min(subset_size, len(real), len(fake))
+def kid_subsets(n_real: int, n_fake: int, n_subsets: int = 100, subset_size: int = 1000,
+                seed: int = 0) -> tuple[list[tuple[Tensor, Tensor]], int]:
+    """KID's subsets: ``n_subsets`` pairs of index tensors (real, fake) of ``subset_size``
+    each, drawn without replacement from a seeded generator, real then fake; the size
+    shrinks to the smaller set, and one subset is used when it then covers both sets (every
+    subset would be the same). Returns (the pairs, the subset size)."""
+    m = min(subset_size, n_real, n_fake)
     if m < 2:
         raise ValueError(f"KID needs subsets of at least 2 examples, got {m}")
-    if m == len(real) == len(fake):
+    if m == n_real == n_fake:
         n_subsets = 1
-    gen, values = torch.Generator().manual_seed(seed), []
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randperm(n_real, generator=gen)[:m], torch.randperm(n_fake, generator=gen)[:m])
+            for _ in range(n_subsets)], m
+
+
+def real_self_sums(real: Tensor, subsets: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """``_self_kernel_sum`` of each subset of the real examples (float64, ``(n_subsets,)``):
+    a third of KID's work that depends on the dataset alone (kept by ``KID``)."""
+    real = real.to(gemm_dtype())
+    return torch.stack([_self_kernel_sum(real[i.to(real.device)]) for i, _ in subsets])
+
+
+def kid(real: Tensor, fake: Tensor, n_subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0, real_sums: Tensor | None = None) -> tuple[float, float, int, int]:
+    """Mean and std (ddof 0, as torch-fidelity) of the unbiased MMD^2 over the subsets of
+    ``kid_subsets``. Returns (mean, std, subsets, subset size). Inner products are float32
+    GEMMs (``gemm_dtype``; twice float64's speed), the rest float64: on MNIST's features
+    mean and std are all-float64's to 1.2e-7 relative. ``real_sums``: ``real_self_sums`` of
+    these subsets, when known."""
+    subsets, m = kid_subsets(len(real), len(fake), n_subsets, subset_size, seed)
+    if real_sums is None:
+        real_sums = real_self_sums(real, subsets)
     real, fake = real.to(gemm_dtype()), fake.to(gemm_dtype())
-    for _ in range(n_subsets):
-        i = torch.randperm(len(real), generator=gen)[:m].to(real.device)
-        j = torch.randperm(len(fake), generator=gen)[:m].to(fake.device)
-        values.append(mmd2_unbiased(real[i], fake[j]))
+    values = [mmd2_unbiased(real[i.to(real.device)], fake[j.to(fake.device)], x_self)
+              for (i, j), x_self in zip(subsets, real_sums)]
     t = torch.stack(values)
-    return float(t.mean()), float(t.std(correction=0)), n_subsets, m
+    return float(t.mean()), float(t.std(correction=0)), len(subsets), m
 
 
 class KID(FeatureMetric):
@@ -241,8 +301,12 @@ class KID(FeatureMetric):
 
     def compute(self, samples: Tensor, dataset: Any) -> dict[str, float]:
         real, fake = self.features(samples, dataset)
-        mean, std, subsets, size = kid(real, fake, self.options["subsets"],
-                                       self.options["subset_size"], self.options["seed"])
+        o = self.options
+        draws = (len(real), len(fake), o["subsets"], o["subset_size"], o["seed"])
+        sums = kept("kid-real-sums", (fingerprint(real), *draws, str(real.device),
+                                      str(gemm_dtype())),
+                    lambda: real_self_sums(real, kid_subsets(*draws)[0]), disk=TENSOR)
+        mean, std, subsets, size = kid(real, fake, *draws[2:], real_sums=sums)
         self._used.update(subsets_used=subsets, subset_size_used=size)
         return {"kid": mean, "std": std}
 
@@ -258,12 +322,19 @@ def gemm_dtype() -> torch.dtype:
     return torch.float32 if float32_exact() else torch.float64
 
 
-def _augmented(x: Tensor, sq: Tensor, left: bool) -> Tensor:
+def _augmented(x: Tensor, sq: Tensor, left: bool, columns: int | None = None) -> Tensor:
     """Rows ``[a, |a|^2, 1]`` (left) or ``[-2 b, 1, |b|^2]`` (right), float32 (``gemm_dtype``):
-    their products are the squared distances ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM."""
+    their products are the squared distances ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM. Right
+    rows up to ``columns`` (whole blocks) are padded with ``[0, 0, inf]``: distance +inf."""
     one = torch.ones_like(sq)[:, None]
-    return (torch.cat([x, sq[:, None], one], 1) if left
-            else torch.cat([-2 * x, one, sq[:, None]], 1)).to(gemm_dtype())
+    if left:
+        return torch.cat([x, sq[:, None], one], 1).to(gemm_dtype())
+    rows = torch.cat([-2 * x, one, sq[:, None]], 1).to(gemm_dtype())
+    if columns is not None and columns > len(rows):
+        pad = rows.new_zeros(columns - len(rows), rows.shape[1])
+        pad[:, -1] = math.inf
+        rows = torch.cat([rows, pad])
+    return rows
 
 
 def _any(mask: Tensor, dim: int) -> Tensor:
@@ -276,33 +347,79 @@ def _exact_sq(a: Tensor, b: Tensor) -> Tensor:
     return ((a - b) ** 2).sum(-1)
 
 
+def _exact_pairs(a: Tensor, b: Tensor, q: Tensor, j: Tensor, step: int = 1 << 13) -> Tensor:
+    """``_exact_sq(a[q], b[j])``, gathered ``step`` pairs at a time (a few MB, not GBs)."""
+    return torch.cat([_exact_sq(a[q[s:s + step]], b[j[s:s + step]])
+                      for s in range(0, len(q), step)]) if len(q) else a.new_zeros(0)
+
+
+def _inside(d2: Tensor, t: Tensor, err: float, a: Tensor, b: Tensor,
+            pairs: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """``exact distance < t`` for float32 GEMM squared distances ``d2`` and float64 thresholds
+    ``t`` (broadcast together): decided by ``d2`` where it is further than ``err`` from ``t``,
+    else by the float64 distance. ``d2`` is ``(len(a), len(b))`` of the rows of ``a`` and
+    ``b``, or, given ``pairs``, 1-d: ``d2[p]`` is ``a[pairs[0][p]]``'s to ``b[pairs[1][p]]``."""
+    t32 = t.to(d2.dtype)
+    inside = d2 < t32 - err
+    unsure = (d2 < t32 + err) ^ inside
+    if pairs is not None:
+        at = unsure.nonzero()[:, 0]
+        if len(at):
+            inside[at] = _exact_pairs(a, b, pairs[0][at], pairs[1][at]) < t.expand_as(d2)[at]
+        return inside
+    close = _any(unsure, 1).nonzero()[:, 0]  # the rows with a close call
+    if len(close):
+        r, j = unsure[close].nonzero(as_tuple=True)
+        q = close[r]
+        inside[q, j] = _exact_pairs(a, b, q, j) < t.expand_as(d2)[q, j]
+    return inside
+
+
 def knn_sq_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS
                  ) -> dict[int, Tensor]:
     """For each k, every point's squared distance (float64) to its k-th nearest neighbour in
     ``x`` other than itself (the (k+1)-th smallest counting its own 0, as the prdc package).
-    Candidates come from float32 GEMM distances (the ``top + 8`` nearest), then are measured
-    exactly in float64; a row whose candidates might miss a neighbour (the last one within
-    float32's error of the k-th) is measured in full."""
+    Candidates come from float32 GEMM distances (the ``top + 8`` nearest, found inside the
+    ``top + 8`` blocks of smallest minimum: they hold them all), then are measured exactly
+    in float64; a row whose candidates might miss a neighbour (the last one within float32's
+    error of the k-th: duplicates, collapsed samples) is measured again at every point that
+    float32 puts within twice that error of the k-th exact distance found."""
     top = max(ks) + 1
     if len(x) < top:
         raise ValueError(f"k-NN radii with k={max(ks)} need more than {max(ks)} points, "
                          f"got {len(x)}")
     x = x.double()
     sq = (x * x).sum(1)
-    right, err_b = _augmented(x, sq, left=False).T.contiguous(), ROUNDING * float(sq.max())
+    right = _augmented(x, sq, left=False, columns=padded(len(x))).T.contiguous()
+    err_b = ROUNDING * float(sq.max())
     n_cand = min(len(x), top + 8)
-    rows = rows_per_chunk(len(x), chunk_elements)  # one buffer for all chunks: no page faults
-    buf = right.new_empty(min(rows, len(x)), len(x))
+    n_blocks = right.shape[1] // BLOCK
+    rows = rows_per_chunk(right.shape[1], chunk_elements)  # one buffer for all chunks
+    buf = right.new_empty(min(rows, len(x)), right.shape[1])
     parts = []
     for i in range(0, len(x), rows):
         a = x[i:i + rows]
         d2 = torch.mm(_augmented(a, sq[i:i + rows], left=True), right, out=buf[:len(a)])
-        approx, cand = d2.topk(n_cand, dim=1, largest=False)
+        # the n_cand smallest lie in the n_cand blocks of smallest minimum
+        blocks = block_minima(d2).topk(min(n_cand, n_blocks), dim=1, largest=False).indices
+        cols = (blocks[:, :, None] * BLOCK + torch.arange(BLOCK, device=x.device)).flatten(1)
+        approx, at = d2.gather(1, cols).topk(n_cand, dim=1, largest=False)
+        cand = cols.gather(1, at)
         exact = _exact_sq(a[:, None, :], x[cand]).sort(dim=1).values[:, :top]
         if n_cand < len(x):  # any row not in the candidates is at least this far
-            floor = approx[:, -1].double() - (ROUNDING * sq[i:i + rows] + err_b)
-            for r in (floor <= exact[:, -1]).nonzero()[:, 0].tolist():
-                exact[r] = _exact_sq(a[r], x).sort().values[:top]
+            margin = ROUNDING * sq[i:i + rows] + err_b  # |float32 d2 - exact| is below it
+            floor = approx[:, -1].double() - margin
+            redo = (floor <= exact[:, -1]).nonzero()[:, 0]
+            if len(redo):  # measure every point that can be nearer than the k-th found
+                limit = (exact[redo, -1] + 2 * margin[redo]).to(d2.dtype)
+                q, j = (d2[redo, :len(x)] <= limit[:, None]).nonzero(as_tuple=True)
+                e = _exact_pairs(a, x, redo[q], j)
+                by = e.sort(stable=True).indices  # rows' pairs nearest first, row by row
+                by = by[q[by].sort(stable=True).indices]
+                q, e = q[by], e[by]
+                start = torch.searchsorted(q, torch.arange(len(redo), device=q.device))
+                rank = torch.arange(len(q), device=q.device) - start[q]
+                exact[redo] = e[rank < top].view(len(redo), top)  # each row has top or more
         parts.append(exact)
     nearest = torch.cat(parts)
     return {k: nearest[:, k] for k in ks}
@@ -320,41 +437,71 @@ def prdc(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5,
 
     Distances between the sets are float32 GEMM ones; every comparison with a radius that
     float32's error could decide either way is made again with the exact float64 distance, so
-    the counts are those of float64 arithmetic. ``real_radii``: real's ``knn_sq_radii``."""
+    the counts are those of float64 arithmetic. ``real_radii``: real's ``knn_sq_radii``.
+
+    The pairs that can be inside a ball are few: for each chunk of real rows, the pass over
+    its distances is ``block_minima`` (samples ordered by radius, so that a block's radii are
+    alike); only the blocks whose minimum is below a row's radii, or below the largest radius
+    of the block's samples, are compared element by element. A chunk where more than half
+    the blocks could hold such pairs is compared whole."""
     real, fake = real.double(), fake.double()
     real_r = real_radii or knn_sq_radii(real, sorted({k_pr, k_dc}), chunk_elements)
     fake_r = knn_sq_radii(fake, [k_pr], chunk_elements)[k_pr]  # squared radii
-    in_pr = torch.zeros(len(fake), dtype=torch.bool, device=fake.device)
+    order = fake_r.argsort()  # blocks of samples of similar radius
+    fake, fake_r = fake[order], fake_r[order]
+    n, width = len(fake), padded(len(fake))
+    in_pr = torch.zeros(width, dtype=torch.bool, device=fake.device)
     in_dc, recalled, covered = 0, [], []  # in_dc: (sample, real ball) pairs, all that density needs
     fake_sq, real_sq = (fake * fake).sum(1), (real * real).sum(1)
-    right = _augmented(fake, fake_sq, left=False).T.contiguous()
+    right = _augmented(fake, fake_sq, left=False, columns=width).T.contiguous()
+    dtype = right.dtype
+    col_r = torch.cat([fake_r, fake_r.new_zeros(width - n)])  # padding: distance inf, never inside
+    block_r = torch.cat([fake_r, fake_r.new_full((width - n,), -math.inf)]).to(dtype) \
+        .view(-1, BLOCK).amax(1)  # the largest radius of each block's samples
     err_f = ROUNDING * float(fake_sq.max())
-    rows = rows_per_chunk(len(fake), chunk_elements)
-    buf = right.new_empty(min(rows, len(real)), len(fake))  # one for all chunks
+    rows = rows_per_chunk(width, chunk_elements)
+    buf = right.new_empty(min(rows, len(real)), width)  # one for all chunks
     for i in range(0, len(real), rows):
         a = real[i:i + rows]
         d2 = torch.mm(_augmented(a, real_sq[i:i + rows], left=True), right, out=buf[:len(a)])
         err = ROUNDING * float(real_sq[i:i + rows].max()) + err_f
-        decided = []
-        for t in (real_r[k_pr][i:i + rows, None], real_r[k_dc][i:i + rows, None],
-                  fake_r[None, :]):
-            t32 = t.to(d2.dtype)
-            inside = d2 < t32 - err
-            unsure = (d2 < t32 + err) ^ inside
-            close = _any(unsure, 1).nonzero()[:, 0]  # the rows with a close call
-            if len(close):
-                r, j = unsure[close].nonzero(as_tuple=True)
-                q = close[r]
-                inside[q, j] = _exact_sq(a[q], fake[j]) < (t[q, 0] if t.shape[1] == 1 else t[0, j])
-            decided.append(inside)
-        pr, dc, rc = decided
-        in_pr |= _any(pr, 0)
-        in_dc += int(torch.count_nonzero(dc))
-        recalled.append(_any(rc, 1))
-        covered.append(_any(dc, 1))
-    return {"precision": float(in_pr.double().mean()),
+        t_pr, t_dc = real_r[k_pr][i:i + rows], real_r[k_dc][i:i + rows]
+        minima = block_minima(d2)
+        half = DENSE * minima.numel()
+
+        # balls of the real rows: precision (k_pr), density and coverage (k_dc)
+        limit = torch.maximum(t_pr.to(dtype), t_dc.to(dtype)) + err
+        pairs = pairs_below(d2, minima, limit, most_blocks=half)
+        if pairs is None:  # dense: every pair
+            pr, dc = (_inside(d2, t[:, None], err, a, fake) for t in (t_pr, t_dc))
+            in_pr |= _any(pr, 0)
+            in_dc += int(torch.count_nonzero(dc))
+            covered.append(_any(dc, 1))
+        else:
+            q, j = pairs
+            pr, dc = (_inside(d2[q, j], t[q], err, a, fake, pairs) for t in (t_pr, t_dc))
+            in_pr[j[pr]] = True
+            in_dc += int(torch.count_nonzero(dc))
+            cov = torch.zeros(len(a), dtype=torch.bool, device=a.device)
+            cov[q[dc]] = True
+            covered.append(cov)
+
+        # balls of the samples: recall (k_pr)
+        r, b = (minima < (block_r + err)[None, :]).nonzero(as_tuple=True)
+        if len(r) > half:  # dense: every pair
+            recalled.append(_any(_inside(d2, col_r[None, :], err, a, fake), 1))
+        else:
+            cols = b[:, None] * BLOCK + torch.arange(BLOCK, device=a.device)
+            vals = d2.view(len(a), -1, BLOCK)[r, b]
+            h, c = (vals < col_r.to(dtype)[cols] + err).nonzero(as_tuple=True)
+            q, j = r[h], cols[h, c]
+            rc = _inside(vals[h, c], col_r[j], err, a, fake, (q, j))
+            rec = torch.zeros(len(a), dtype=torch.bool, device=a.device)
+            rec[q[rc]] = True
+            recalled.append(rec)
+    return {"precision": float(in_pr[:n].double().mean()),
             "recall": float(torch.cat(recalled).double().mean()),
-            "density": in_dc / (k_dc * len(fake)),
+            "density": in_dc / (k_dc * n),
             "coverage": float(torch.cat(covered).double().mean())}
 
 

@@ -137,7 +137,7 @@ def test_generator_is_the_authors_mlp():
     norms = [m for m in G.modules() if isinstance(m, pacgan.BlocksBatchNorm)]
     assert len(norms) == 4 and all(bn.groups == 1 and bn.epsilon == 1e-4 for bn in norms)
     assert all(torch.equal(bn.scale, torch.ones(400)) and not bn.shift.any() for bn in norms)
-    weights = torch.cat([lin.weight.flatten() for lin in linears])
+    weights = torch.cat([lin.weight.detach().flatten() for lin in linears])
     assert abs(float(weights.std()) - 0.02) < 2e-4 and abs(float(weights.mean())) < 2e-4
     assert not linears[-1].bias.any()
     assert sum(isinstance(m, nn.ReLU) for m in G.modules()) == 4

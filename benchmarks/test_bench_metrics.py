@@ -59,16 +59,19 @@ processes each, the spread in brackets):
   cache 11.1-11.9 s; memorisation alone 4.2-5.0 s warm (its argmin over the bounds 3.8 ns a
   pair and its comparison with the limit 2.1 ns: torch's argmin and its comparisons that
   write a bool per element are slow on the CPU), PRDC 2.4 s (comparisons with the radii).
-  After: Parzen 2.6 s; cold 10.0-10.5 s (3.9-4.1x), warm 7.2-7.4 s (2.8-2.9x), from the
-  disk cache 7.2-7.4 s (2.8-2.9x): memorisation 1.8-1.9 s warm, PRDC 1.0-1.1 s, KID
-  0.77-0.78 s, fid 1.0 s (the samples' feature pass). How: the searches take the minimum
+  After (three times, the last on a busier machine): Parzen 2.6-3.0 s; cold 10.0-11.9 s
+  (3.9-4.1x), warm 7.2-8.0 s (2.7-2.9x), from the disk cache 7.2-8.4 s (2.8-2.9x):
+  memorisation 1.8-2.0 s warm, PRDC 1.0-1.1 s, KID 0.77-1.0 s, fid 1.0-1.2 s (the samples'
+  feature pass). How: the searches take the minimum
   of each block of 64 columns of a distance chunk (0.6 ns a pair) and look inside a block
   only when its minimum can hold an answer (``metrics_features.block_minima``,
   ``pairs_below``, ``row_argmin``); PRDC orders the samples by radius so that a block's
   radii are alike; the k-NN radii take their candidates from the blocks of smallest minimum;
   KID keeps the real subsets' kernel sums (a third of its work, the dataset's alone). Every
   value identical to the code before on four sample sets (training images, test digits,
-  noisy digits, 50 digits repeated: ``parzen ... memorisation`` all equal); a collapsed set
+  noisy digits, 50 digits repeated: ``parzen ... memorisation`` all equal; on the CPU), and
+  memorisation's distances bitwise the old ones on a review's clustered sets (where pairs
+  fill most blocks: the chunk is then compared whole, not searched by brute force); a collapsed set
   went from 37.8 s to 9.7 s (PRDC's radii of duplicates are measured among the few points
   float32 puts near the k-th, not against all). Still above 2x, and 2x cannot be reached
   in float32 on one thread here: the products alone (the samples' feature pass 0.97 s,

@@ -183,6 +183,23 @@ def test_kid_at_full_scale_matches_float64_numpy(case):
     assert std == pytest.approx(expected_std, rel=1e-6)
 
 
+def test_kid_kept_real_sums_are_those_of_each_draw(monkeypatch):
+    """The real subsets' kernel sums are kept per process: a later evaluation with another
+    number of samples, seed or number of subsets draws other subsets and must not reuse them."""
+    from ganbench_plugins.kept import clear_kept
+
+    monkeypatch.setenv("GANBENCH_CACHE", "off")
+    clear_kept()
+    real = torch.randn(60, 4, generator=gen(42))
+    for n_fake, seed, subsets in [(50, 0, 3), (40, 0, 3), (40, 1, 3), (40, 1, 5), (50, 0, 3)]:
+        fake = torch.randn(n_fake, 4, generator=gen(n_fake))
+        got = M.kid_metric(n_real=60, subsets=subsets, subset_size=20, seed=seed).compute(
+            fake, dataset(real))
+        mean, std, used, _ = F.kid(real.double(), fake.double(), subsets, 20, seed)
+        assert (got["kid"], got["std"], used) == (mean, std, subsets)
+    clear_kept()
+
+
 def test_kid_agrees_with_torch_fidelity_on_one_subset():
     tf = pytest.importorskip("torch_fidelity.metric_kid")
     x, y = torch.rand(50, 6, generator=gen(11)).double(), torch.rand(50, 6, generator=gen(12)).double()
@@ -253,6 +270,16 @@ def test_prdc_over_many_blocks_matches_a_brute_force_computation(case, dense, mo
             pytest.approx(expected, rel=1e-12)
     assert 0 < expected["recall"] < 1 or case == "duplicates"  # (their balls are points)
     assert 0 < expected["coverage"] < 1
+
+
+@pytest.mark.parametrize("n_real, n_fake", [(6, 6), (63, 64), (65, 130), (130, 63)])
+def test_prdc_of_sets_smaller_than_a_block_or_not_whole_blocks_matches_brute_force(n_real, n_fake):
+    g = gen(n_real + n_fake)
+    real, fake = torch.randn(n_real, 3, generator=g).double(), torch.randn(n_fake, 3, generator=g).double()
+    expected = _prdc_brute(real.numpy(), fake.numpy(), 2, 3)
+    for chunk in (1, 100, F.CHUNK_ELEMENTS):
+        assert F.prdc(real, fake, k_pr=2, k_dc=3, chunk_elements=chunk) == \
+            pytest.approx(expected, rel=1e-12)
 
 
 def test_knn_radii_of_duplicates_and_ties_match_sorting_every_distance():
@@ -470,6 +497,23 @@ def test_the_nearest_neighbour_index_is_exact(structured):
     d[torch.arange(300), ref] = math.inf
     got = M.nearest_distances(y[ref], y, exclude=ref)
     assert torch.allclose(got.double(), d.min(1).values, rtol=1e-5, atol=1e-4)
+
+
+def test_the_nearest_neighbour_index_is_exact_where_pairs_fill_most_blocks():
+    """Clustered data (40 clusters, shuffled): the pairs below a query's limit are about 2%
+    of a chunk's, spread over most of its 64-column blocks; the chunk is then compared whole,
+    never handed to the brute-force search (GEMM rounding: copies would not be at 0)."""
+    g = gen(41)
+    centres = torch.randn(40, 64, generator=g) * 10
+    y = centres[torch.arange(40).repeat_interleave(50)] + torch.randn(2000, 64, generator=g)
+    y = y[torch.randperm(2000, generator=g)]
+    x = torch.cat([y[:50], centres[torch.randint(0, 40, (150,), generator=g)]
+                   + torch.randn(150, 64, generator=g)])
+    expected = torch.cdist(x.double(), y.double(),
+                           compute_mode="donot_use_mm_for_euclid_dist").min(1).values
+    got = M.nearest_distances(x, y)
+    assert (got[:50] == 0).all()
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=0)
 
 
 def test_kid_blocked_kernel_sums_match_the_whole_matrices():

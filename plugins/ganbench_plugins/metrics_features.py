@@ -380,7 +380,7 @@ def knn_sq_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS
     """For each k, every point's squared distance (float64) to its k-th nearest neighbour in
     ``x`` other than itself (the (k+1)-th smallest counting its own 0, as the prdc package).
     Candidates come from float32 GEMM distances (the ``top + 8`` nearest, found inside the
-    ``top + 8`` blocks of smallest minimum: they hold them all), then are measured exactly
+    ``top + 8`` blocks of smallest minimum: they hold those values), then are measured exactly
     in float64; a row whose candidates might miss a neighbour (the last one within float32's
     error of the k-th: duplicates, collapsed samples) is measured again at every point that
     float32 puts within twice that error of the k-th exact distance found."""
@@ -419,7 +419,11 @@ def knn_sq_radii(x: Tensor, ks: list[int], chunk_elements: int = CHUNK_ELEMENTS
                 q, e = q[by], e[by]
                 start = torch.searchsorted(q, torch.arange(len(redo), device=q.device))
                 rank = torch.arange(len(q), device=q.device) - start[q]
-                exact[redo] = e[rank < top].view(len(redo), top)  # each row has top or more
+                count = torch.bincount(q, minlength=len(redo))
+                full = count >= top  # every row, unless float32 broke its error bound
+                exact[redo[full]] = e[(rank < top) & full[q]].view(-1, top)
+                for r in redo[~full].tolist():  # then: against every point
+                    exact[r] = _exact_sq(a[r], x).sort().values[:top]
         parts.append(exact)
     nearest = torch.cat(parts)
     return {k: nearest[:, k] for k in ks}
@@ -442,7 +446,7 @@ def prdc(real: Tensor, fake: Tensor, k_pr: int = 3, k_dc: int = 5,
     The pairs that can be inside a ball are few: for each chunk of real rows, the pass over
     its distances is ``block_minima`` (samples ordered by radius, so that a block's radii are
     alike); only the blocks whose minimum is below a row's radii, or below the largest radius
-    of the block's samples, are compared element by element. A chunk where more than half
+    of the block's samples (each plus float32's error bound), are compared element by element. A chunk where more than half
     the blocks could hold such pairs is compared whole."""
     real, fake = real.double(), fake.double()
     real_r = real_radii or knn_sq_radii(real, sorted({k_pr, k_dc}), chunk_elements)

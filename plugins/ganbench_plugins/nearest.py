@@ -50,9 +50,10 @@ class NearestIndex:
     margin of 1e-3 of the squared norms, far above float32's rounding) are measured, directly
     as ``|a - b|``; both the row of smallest bound and the rows below the limit are found from
     the bounds' minima over blocks of 64 columns (``block_minima``), the one pass over all
-    pairs besides the GEMM. The answer is the brute-force one (to float32 rounding). A chunk
-    where the bound prunes badly (unstructured data: more than 5% of the pairs, or half of the
-    blocks, below the limit) is searched by brute force."""
+    pairs besides the GEMM (when pairs fall in more than half the blocks, the chunk's bounds
+    are compared whole instead). The answer is the brute-force one (to float32 rounding). A
+    chunk where the bound prunes badly (unstructured data: more than 5% of the pairs below the
+    limit) is searched by brute force (``cdist``: GEMM rounding in more than 32 dims)."""
 
     def __init__(self, y: Tensor, rank: int = 96):
         self.y = y.reshape(len(y), -1).float()
@@ -139,9 +140,14 @@ class NearestIndex:
             minima = block_minima(bound)  # the one pass over the bounds
             best = ((a - y[row_argmin(bound, minima)]) ** 2).sum(1)
             limit = best - asq + 1e-3 * asq + self.slack
-            pairs = pairs_below(bound, minima, limit.to(bound.dtype), most=0.05 * len(a) * len(y),
-                                most_blocks=0.5 * minima.numel())
-            if pairs is None:  # the bound does not prune: brute force
+            limit, most = limit.to(bound.dtype), 0.05 * len(a) * len(y)
+            if int((minima < limit[:, None]).count_nonzero()) > 0.5 * minima.numel():
+                below = bound < limit[:, None]  # pairs in most blocks: compare the whole chunk
+                pairs = below.nonzero(as_tuple=True) if int(below.count_nonzero()) <= most \
+                    else None
+            else:
+                pairs = pairs_below(bound, minima, limit, most=most)
+            if pairs is None:  # the bound does not prune (over 5% of the pairs): brute force
                 out.append(_nearest_direct(a, y, None if exclude is None
                                            else exclude[i:i + rows]))
                 continue

@@ -53,7 +53,7 @@ processes each, the spread in brackets):
   run's. This file, one process: Parzen 3.1 s, cold 11.9 s (3.9x), warm 8.8 s (2.8x), from
   the disk cache after ``clear_kept`` 8.4 s (2.7x).
 
-- block minima (2026-12-03, another VM, the training job on the other core; this file, one
+- block minima (2026-12-03, a 2-core Intel Xeon VM (AVX-512, AMX-bf16), the training job on the other core; this file, one
   process, wall time, before and after in the same session, twice each): before, Parzen
   2.6-2.9 s; the set cold 14.7-15.9 s (5.1-6.1x), warm 11.0-12.1 s (3.8-4.6x), from the disk
   cache 11.1-11.9 s; memorisation alone 4.2-5.0 s warm (its argmin over the bounds 3.8 ns a

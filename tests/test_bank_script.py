@@ -72,3 +72,14 @@ def test_summary_puts_the_three_figures_of_both_mixtures_side_by_side(tmp_path):
     # p with 3 seeds a side is 0.1
     cells = minimax.strip("| ").split(" | ")[3:]
     assert [c.endswith(" worse") for c in cells] == [True, False, False] * 2
+
+
+def test_mnist_tables_refuse_a_folder_without_mnist_runs(tmp_path):
+    """mnist_tables.sh: no MNIST run among the banked ones gives one line and status 2, and
+    writes no tables."""
+    runs = tmp_path / "runs"
+    atomic_write_json(runs / "a1" / "config.json", {"dataset": "ring-2d-pacgan"})
+    done = subprocess.run(["bash", str(SCRIPT.with_name("mnist_tables.sh")), str(tmp_path / "out")],
+                          capture_output=True, text=True, env={"RUNS": str(runs), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and done.stderr.strip() == f"no MNIST runs in {runs}"
+    assert not (tmp_path / "out").exists()

@@ -74,6 +74,31 @@ def test_summary_puts_the_three_figures_of_both_mixtures_side_by_side(tmp_path):
     assert [c.endswith(" worse") for c in cells] == [True, False, False] * 2
 
 
+def test_summary_of_a_variant_with_one_seed_and_one_mixture(tmp_path):
+    """An EMA variant with one finished seed on the ring and none on the grid: its cells
+    show the one value without a spread, and "-" for the grid."""
+    import pandas as pd
+
+    from ganbench.leaderboard import leaderboard
+
+    base = {"status": "done", "generator": "pacgan", "discriminator": "pacgan-maxout",
+            "loss": "non-saturating"}
+    rows = [{**base, "run_id": f"r{d}{s}", "dataset": dataset, "seed": s, "train.ema": None,
+             "modes": 8 - s, "modes_hq": 0.8, "modes_reverse_kl": 0.3}
+            for d, dataset in enumerate(["ring-2d-pacgan", "grid-25"]) for s in range(2)]
+    rows.append({**base, "run_id": "e0", "dataset": "ring-2d-pacgan", "seed": 0,
+                 "train.ema": 0.999, "modes": 7, "modes_hq": 0.83, "modes_reverse_kl": 0.4})
+    frame = pd.DataFrame(rows)
+    for name, metric in [("modes", "modes"), ("hq", "modes_hq"), ("reverse-kl", "modes_reverse_kl")]:
+        board = leaderboard(frame, metric=metric, by=["generator", "discriminator", "loss",
+                                                      "dataset", "train.ema"])
+        board.assign(reference=False).to_csv(tmp_path / f"{name}.csv", index=False)
+    subprocess.run([sys.executable, str(SCRIPT.with_name("summary.py")), str(tmp_path)], check=True)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    ema = next(line for line in lines if "| 0.999 |" in line).strip("| ").split(" | ")
+    assert ema[4:] == ["7.0 (1)", "83.0 (1)", "0.40 (1)", "-", "-", "-"]
+
+
 def test_mnist_tables_refuse_a_folder_without_mnist_runs(tmp_path):
     """mnist_tables.sh: no MNIST run among the banked ones gives one line and status 2, and
     writes no tables."""

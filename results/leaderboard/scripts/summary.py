@@ -1,7 +1,8 @@
 """The toy leaderboard's summary: one row per variant, the three mode-collapse figures on both
 mixtures side by side (PacGAN's Table 1 layout), from the leaderboard CSVs that
 toy_tables.sh writes (modes.csv, hq.csv, reverse-kl.csv). Each cell: mean ± std over the seeds
-(n), rows in alphabetical order, "worse" where Holm-adjusted p < 0.05 against the dataset's best on that figure.
+(n; no std for one seed, "-" where the variant has no finished run on that mixture), rows in
+alphabetical order, "worse" where Holm-adjusted p < 0.05 against the dataset's best on that figure.
 
     python results/leaderboard/scripts/summary.py OUT   # writes OUT/summary.md
 """
@@ -17,7 +18,10 @@ KEYS = ["generator", "discriminator", "loss"]
 
 
 def cell(row: pd.Series, digits: int, scale: float) -> str:
-    text = f"{row['mean'] * scale:.{digits}f} ± {row['std'] * scale:.{digits}f} ({int(row['n'])})"
+    if pd.isna(row["mean"]):
+        return "-"
+    spread = "" if pd.isna(row["std"]) else f" ± {row['std'] * scale:.{digits}f}"
+    text = f"{row['mean'] * scale:.{digits}f}{spread} ({int(row['n'])})"
     return text + (" worse" if row["significant"] is True or row["significant"] == "True" else "")
 
 
@@ -34,7 +38,7 @@ def summary(out: Path) -> str:
         for dataset, short in DATASETS:
             part = frame[frame["dataset"] == dataset].set_index(variant)
             frames[f"{short}: {label}"] = part.apply(cell, axis=1, args=(digits, scale))
-    table = pd.DataFrame(frames)
+    table = pd.DataFrame(frames).fillna("-")  # a variant not run on a mixture: "-"
     order = sorted(table.index.tolist())  # rows: alphabetical, no ranking implied
     lines = ["| " + " | ".join([*(table.index.names), *table.columns]) + " |",
              "|---" * (len(table.index.names) + len(table.columns)) + "|"]

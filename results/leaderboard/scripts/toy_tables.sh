@@ -1,5 +1,5 @@
 #!/bin/bash
-# The toy leaderboard's tables from banked runs (results/leaderboard/runs/), for the seeds
+# The toy leaderboard's tables from banked runs (results/leaderboard/runs/, or $RUNS), for the seeds
 # given, into OUT: modes (markdown, CSV, self-contained HTML), high-quality fraction and
 # reverse KL (markdown and CSV), each with the reference rows, summary.md (the three side by
 # side, PacGAN's layout), and what made them (provenance.txt).
@@ -7,7 +7,7 @@
 set -euo pipefail
 out=$1; seeds=${2:-"0 1 2 3 4"}
 here=$(cd "$(dirname "$0")/../../.." && pwd)
-runs=$here/results/leaderboard/runs
+runs=${RUNS:-$here/results/leaderboard/runs}
 gb=${GANBENCH:-$here/.venv/bin/ganbench}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for d in "$runs"/*/; do  # the toy runs of the chosen seeds: a store of their records alone

@@ -50,3 +50,34 @@ def test_a_consistent_paired_shift_is_caught_even_when_welch_is_not(parity):
 def test_no_verdict_with_fewer_than_two_seeds(parity):
     assert parity.verdict([160.0], [161.2, 158.9], []) == (
         "no verdict (fewer than 2 seeds on a side)")
+
+
+def test_a_run_still_training_is_listed_not_judged(parity, tmp_path):
+    """A study written while a run trains (--no-train): the finished rows are compared (not
+    flagged "not comparable" because of the unfinished one), the unfinished run is named."""
+    import argparse
+
+    import pandas as pd
+
+    frame = pd.DataFrame([
+        {"update": "simultaneous", "seed": 0, "run_id": "a", "status": "done", "epochs": 100.0,
+         "parzen": 162.3, "parzen_stderr": 1.4, "selected_epoch": 97.0, "wall_time_s": 2120.0,
+         "fp32_epochs": 100.0, "fp32_parzen": 161.2, "fp32_selected_epoch": 100.0,
+         "fp32_wall_time_s": 7416.0},
+        {"update": "simultaneous", "seed": 1, "run_id": "b", "status": "running",
+         "epochs": None, "parzen": None, "parzen_stderr": None, "selected_epoch": None,
+         "wall_time_s": None, "fp32_epochs": 100.0, "fp32_parzen": 158.9,
+         "fp32_selected_epoch": 100.0, "fp32_wall_time_s": 3644.0},
+    ])
+    frame["parzen_diff"] = frame["parzen"] - frame["fp32_parzen"]
+    frame["time_ratio"] = frame["wall_time_s"] / frame["fp32_wall_time_s"]
+    args = argparse.Namespace(precision="medium", check=False,
+                              reference=parity.ROOT / "results" / "paper" / "runs.csv")
+    text = parity.readme(frame, args, "python parity.py STORE --no-train")
+    assert "Not comparable" not in text
+    assert "Not finished yet (no figure, not in the tests below): simultaneous seed 1 (running)." \
+        in text
+    assert "medium 162.3 (1 seeds)" in text
+    # a finished run at another budget is still flagged
+    frame.loc[0, "epochs"] = 0.02
+    assert "Not comparable" in parity.readme(frame, args, "cmd")

@@ -113,8 +113,8 @@ def _fmt(x, digits=1) -> str:
 
 
 def readme(frame: pd.DataFrame, args, command: str) -> str:
-    comparable = not args.check and all(frame["epochs"].fillna(-1)
-                                        == frame["fp32_epochs"].fillna(-2))
+    finished = frame[frame["parzen"].notna()]  # runs still training are listed, not judged
+    comparable = not args.check and all(finished["epochs"] == finished["fp32_epochs"].fillna(-2))
     lines = [
         f"# Matmul precision parity: \"{args.precision}\" against float32 (\"highest\")",
         "",
@@ -140,6 +140,11 @@ def readme(frame: pd.DataFrame, args, command: str) -> str:
             f"{_fmt(r['wall_time_s'], 0)} | {_fmt(r['fp32_parzen'])} | "
             f"{_fmt(r['fp32_selected_epoch'])} | {_fmt(r['fp32_wall_time_s'], 0)} | "
             f"{_fmt(r['parzen_diff'])} | {_fmt(r['time_ratio'], 2)} |")
+    pending = frame[frame["parzen"].isna()]
+    if len(pending):
+        lines += ["", "Not finished yet (no figure, not in the tests below): " + ", ".join(
+            f"{r['update']} seed {r['seed']} ({r['status'] or 'not started'})"
+            for _, r in pending.iterrows()) + "."]
     lines += ["", "Welch t-test of the seeds' test Parzen means, per update mode:", ""]
     for update, group in frame.groupby("update", sort=False):
         mine = group["parzen"].dropna().tolist()
@@ -158,16 +163,28 @@ def readme(frame: pd.DataFrame, args, command: str) -> str:
     lines += [
         "",
         "Training times are each run's own record (`wall_time`); the float32 runs were "
-        "trained on the same 2-core VM, often beside other jobs, so their times vary by 2.7x "
-        "among themselves: the ratio is a rough guide, `benchmarks/test_bench_precision.py` "
-        "the controlled measurement.",
+        "trained on the project's 2-core AMD EPYC VMs (2026-11/12), often beside other jobs, "
+        "so their times vary by 2.7x among themselves, and these runs on the machine named "
+        "below, which may be another CPU: the ratio is a rough guide, "
+        "`benchmarks/test_bench_precision.py` on one machine the controlled measurement.",
         "",
         f"Command: `{command}`",
-        f"Machine: {platform.node()} ({platform.processor() or platform.machine()}), "
+        f"Machine: {platform.node()} ({_cpu()}), "
         f"Python {platform.python_version()}; code at {_commit()}.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _cpu() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {platform.machine()}"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _commit() -> str:

@@ -2,7 +2,7 @@
 # The MNIST leaderboard's tables from banked runs (results/leaderboard/runs/, or $RUNS), into
 # OUT: one leaderboard per metric of MNIST's default set (markdown and CSV; FID also as
 # self-contained HTML), each with the real-data and memoriser rows, and what made them
-# (provenance.txt). Each metric ranks as it declares (FID, KID, near copies: lower first).
+# (provenance.txt), and summary.md with every metric side by side. Each metric ranks as it declares (FID, KID, near copies: lower first).
 #   bash results/leaderboard/scripts/mnist_tables.sh OUT
 set -euo pipefail
 out=$1
@@ -24,6 +24,7 @@ for metric in fid kid prdc_precision prdc_recall prdc_density prdc_coverage clas
   lb --metric "$metric" --format csv > "$out/$metric.csv"
 done
 lb --metric fid --format html > "$out/fid.html"
+OMP_NUM_THREADS=1 "$here/.venv/bin/python" "$here/results/leaderboard/scripts/summary.py" "$out" mnist
 { echo "made $(date -u +%FT%TZ) by results/leaderboard/scripts/mnist_tables.sh $out"
   echo "code: $(git -C "$here" rev-parse --short HEAD) (the runs: their records' versions)"
   echo "machine: $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

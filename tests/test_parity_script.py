@@ -68,6 +68,10 @@ def test_a_run_still_training_is_listed_not_judged(parity, tmp_path):
          "epochs": None, "parzen": None, "parzen_stderr": None, "selected_epoch": None,
          "wall_time_s": None, "fp32_epochs": 100.0, "fp32_parzen": 158.9,
          "fp32_selected_epoch": 100.0, "fp32_wall_time_s": 3644.0},
+        {"update": "simultaneous", "seed": 2, "run_id": "c",  # no record yet: no status
+         "epochs": None, "parzen": None, "parzen_stderr": None, "selected_epoch": None,
+         "wall_time_s": None, "fp32_epochs": 100.0, "fp32_parzen": 161.7,
+         "fp32_selected_epoch": 93.0, "fp32_wall_time_s": 2790.0},
     ])
     frame["parzen_diff"] = frame["parzen"] - frame["fp32_parzen"]
     frame["time_ratio"] = frame["wall_time_s"] / frame["fp32_wall_time_s"]
@@ -75,8 +79,9 @@ def test_a_run_still_training_is_listed_not_judged(parity, tmp_path):
                               reference=parity.ROOT / "results" / "paper" / "runs.csv")
     text = parity.readme(frame, args, "python parity.py STORE --no-train")
     assert "Not comparable" not in text
-    assert "Not finished yet (no figure, not in the tests below): simultaneous seed 1 (running)." \
-        in text
+    assert ("Not finished yet (no figure, not in the tests below): simultaneous seed 1 "
+            "(running), simultaneous seed 2 (not started).") in text
+    assert "nan" not in text
     assert "medium 162.3 (1 seeds)" in text
     # a finished run at another budget is still flagged
     frame.loc[0, "epochs"] = 0.02

@@ -112,6 +112,12 @@ def _fmt(x, digits=1) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _status(status) -> str:
+    """A pending run's status as words: a run with no record (absent, None or NaN in the
+    frame) is "not started"."""
+    return status if isinstance(status, str) and status else "not started"
+
+
 def readme(frame: pd.DataFrame, args, command: str) -> str:
     finished = frame[frame["parzen"].notna()]  # runs still training are listed, not judged
     comparable = not args.check and all(finished["epochs"] == finished["fp32_epochs"].fillna(-2))
@@ -143,7 +149,7 @@ def readme(frame: pd.DataFrame, args, command: str) -> str:
     pending = frame[frame["parzen"].isna()]
     if len(pending):
         lines += ["", "Not finished yet (no figure, not in the tests below): " + ", ".join(
-            f"{r['update']} seed {r['seed']} ({r['status'] or 'not started'})"
+            f"{r['update']} seed {r['seed']} ({_status(r['status'])})"
             for _, r in pending.iterrows()) + "."]
     lines += ["", "Welch t-test of the seeds' test Parzen means, per update mode:", ""]
     for update, group in frame.groupby("update", sort=False):

@@ -30,7 +30,7 @@ PAPER, PAPER_SE = 225.0, 2.0  # Table 1, MNIST, adversarial nets
 # The committed tables that hold each seed's final stage, and those of the 300-epoch stage.
 PLATEAU = {("simultaneous", 0): "epochs1950", ("simultaneous", 1): "epochs1500",
            ("simultaneous", 2): None}  # seed 2: being retrained (store lost twice)
-AT_300 = ["epochs300", "restarted/epochs300"]
+AT_300 = ["epochs300", "restarted/epochs300", "rerun-2026-12-04/epochs300"]
 
 
 def rows(folder: str) -> list[dict[str, str]]:

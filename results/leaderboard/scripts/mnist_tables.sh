@@ -2,7 +2,8 @@
 # The MNIST leaderboard's tables from banked runs (results/leaderboard/runs/, or $RUNS), into
 # OUT: one leaderboard per metric of MNIST's default set (markdown and CSV; FID also as
 # self-contained HTML), each with the real-data and memoriser rows, and what made them
-# (provenance.txt), and summary.md with every metric side by side. Each metric ranks as it declares (FID, KID, near copies: lower first).
+# (provenance.txt), and summary.md with every metric side by side. Each metric ranks as it
+# declares (FID, KID, near copies: lower first).
 #   bash results/leaderboard/scripts/mnist_tables.sh OUT
 set -euo pipefail
 out=$1

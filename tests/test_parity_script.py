@@ -86,3 +86,39 @@ def test_a_run_still_training_is_listed_not_judged(parity, tmp_path):
     # a finished run at another budget is still flagged
     frame.loc[0, "epochs"] = 0.02
     assert "Not comparable" in parity.readme(frame, args, "cmd")
+
+
+def test_kept_rows_stand_for_runs_the_store_has_no_record_of(parity):
+    """--keep: a run with no record takes the earlier output's finished row of the same run
+    id; a run the store holds (whatever its state) and a kept row without a figure do not."""
+    import argparse
+
+    import pandas as pd
+
+    columns = ["update", "seed", "run_id", "status", "epochs", "parzen", "parzen_stderr",
+               "selected_epoch", "wall_time_s", "fp32_epochs", "fp32_parzen",
+               "fp32_selected_epoch", "fp32_wall_time_s", "parzen_diff", "time_ratio"]
+    blank = dict.fromkeys(columns)
+    frame = pd.DataFrame([
+        {**blank, "update": "simultaneous", "seed": 0, "run_id": "lost", "fp32_parzen": 161.2},
+        {**blank, "update": "alternating", "seed": 0, "run_id": "here", "status": "running"},
+        {**blank, "update": "alternating", "seed": 1, "run_id": "never"},
+    ], columns=columns)
+    earlier = pd.DataFrame([
+        {**blank, "update": "simultaneous", "seed": 0, "run_id": "lost", "status": "done",
+         "epochs": 100.0, "parzen": 162.3, "parzen_stderr": 1.4, "fp32_epochs": 100.0,
+         "fp32_parzen": 161.2, "parzen_diff": 1.1},
+        {**blank, "update": "alternating", "seed": 0, "run_id": "here", "status": "done",
+         "epochs": 100.0, "parzen": 150.0},  # the store's own record wins
+        {**blank, "update": "alternating", "seed": 1, "run_id": "never", "status": "running"},
+    ], columns=columns)
+    out, taken = parity.keep_rows(frame, earlier)
+    assert taken == ["lost"]
+    assert out.loc[0, "parzen"] == 162.3 and out.loc[0, "status"] == "done"
+    assert out.loc[1, "status"] == "running" and pd.isna(out.loc[1, "parzen"])
+    assert pd.isna(out.loc[2, "status"])
+    args = argparse.Namespace(precision="medium", check=False, keep=Path("earlier/runs.csv"),
+                              reference=parity.ROOT / "results" / "paper" / "runs.csv")
+    text = parity.readme(out, args, "cmd", taken)
+    assert "Rows taken from `earlier/runs.csv`" in text and "run ids): lost." in text
+    assert "alternating seed 0 (running), alternating seed 1 (not started)" in text

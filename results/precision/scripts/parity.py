@@ -13,7 +13,9 @@ of the seeds' Parzen means, a paired t-test by seed and the verdict (``verdict``
         --seeds 0 --update simultaneous --out /tmp/parity-out
 
 Options: --precision (default medium), --update both|simultaneous|alternating, --seeds,
---epochs (default 100, the reference's budget), --reference (another runs.csv).
+--epochs (default 100, the reference's budget), --reference (another runs.csv), --keep (an
+earlier runs.csv of this script: its rows stand for runs the store has no record of, e.g.
+when the store they were trained in is gone; the README names them).
 """
 
 from __future__ import annotations
@@ -106,6 +108,23 @@ def table(records: list[dict], cfgs, reference: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def keep_rows(frame: pd.DataFrame, kept: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` with each row that has no record (no status) replaced by ``kept``'s row of
+    the same run id, if that one is finished (a Parzen figure); returns the run ids taken."""
+    taken = []
+    rows = []
+    for _, row in frame.iterrows():
+        status = row.get("status")
+        match = kept[kept["run_id"] == row["run_id"]]
+        if not (isinstance(status, str) and status) and len(match) \
+                and pd.notna(match.iloc[0]["parzen"]):
+            rows.append(match.iloc[0][frame.columns].to_dict())
+            taken.append(row["run_id"])
+        else:
+            rows.append(row.to_dict())
+    return pd.DataFrame(rows, columns=frame.columns), taken
+
+
 def _fmt(x, digits=1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
@@ -118,7 +137,7 @@ def _status(status) -> str:
     return status if isinstance(status, str) and status else "not started"
 
 
-def readme(frame: pd.DataFrame, args, command: str) -> str:
+def readme(frame: pd.DataFrame, args, command: str, kept: list[str] = ()) -> str:
     finished = frame[frame["parzen"].notna()]  # runs still training are listed, not judged
     comparable = not args.check and all(finished["epochs"] == finished["fp32_epochs"].fillna(-2))
     lines = [
@@ -151,6 +170,10 @@ def readme(frame: pd.DataFrame, args, command: str) -> str:
         lines += ["", "Not finished yet (no figure, not in the tests below): " + ", ".join(
             f"{r['update']} seed {r['seed']} ({_status(r['status'])})"
             for _, r in pending.iterrows()) + "."]
+    if kept:
+        lines += ["", f"Rows taken from `{args.keep}` (an earlier output of this script), as "
+                  "the store holds no record of these runs (the store they were trained in "
+                  "is gone; same configs, same run ids): " + ", ".join(kept) + "."]
     lines += ["", "Welch t-test of the seeds' test Parzen means, per update mode:", ""]
     for update, group in frame.groupby("update", sort=False):
         mine = group["parzen"].dropna().tolist()
@@ -212,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "precision" / "study")
     parser.add_argument("--reference", type=Path, default=ROOT / "results" / "paper" / "runs.csv")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="An earlier runs.csv of this script: its finished rows stand for "
+                             "runs the store has no record of.")
     parser.add_argument("--no-train", action="store_true", help="Tables from the store as it is.")
     parser.add_argument("--check", action="store_true",
                         help="Score cheaply (1,000 samples, 500 test points, Parzen only): a "
@@ -232,10 +258,13 @@ def main(argv: list[str] | None = None) -> None:
         records = run_many(cfgs, store=store, workers=args.workers, quiet=False)
     reference = pd.read_csv(args.reference, dtype={"run_id": str})
     frame = table(records, cfgs, reference)
+    kept: list[str] = []
+    if args.keep is not None:
+        frame, kept = keep_rows(frame, pd.read_csv(args.keep, dtype={"run_id": str}))
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "runs.csv", index=False)
     command = "python " + " ".join([str(Path(sys.argv[0]))] + (argv or sys.argv[1:]))
-    (args.out / "README.md").write_text(readme(frame, args, command))
+    (args.out / "README.md").write_text(readme(frame, args, command, kept))
     print((args.out / "README.md").read_text())
 
 

@@ -122,3 +122,16 @@ def test_kept_rows_stand_for_runs_the_store_has_no_record_of(parity):
     text = parity.readme(out, args, "cmd", taken)
     assert "Rows taken from `earlier/runs.csv`" in text and "run ids): lost." in text
     assert "alternating seed 0 (running), alternating seed 1 (not started)" in text
+
+
+def test_the_screen_calls_a_run_collapsed_by_its_stated_rule():
+    spec = importlib.util.spec_from_file_location(
+        "screen", SCRIPT.parent / "screen.py")
+    screen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screen)
+    # seed 1 at "medium" (100-epoch study run): -260 and D's loss 3e-6: collapsed
+    assert screen.collapsed([-85.0, -56.0, -205.0, -260.0], 3e-6)
+    # a run that dipped and recovered (float32 seed 3), and one low but with D not winning
+    assert not screen.collapsed([-62.0, -270.0, -16.0], 0.28)
+    assert not screen.collapsed([-62.0, -270.0], 0.28)
+    assert not screen.collapsed([], 0.0)

@@ -135,3 +135,14 @@ def test_the_screen_calls_a_run_collapsed_by_its_stated_rule():
     assert not screen.collapsed([-62.0, -270.0, -16.0], 0.28)
     assert not screen.collapsed([-62.0, -270.0], 0.28)
     assert not screen.collapsed([], 0.0)
+
+
+@pytest.mark.parametrize("flag", ["--keep", "--reference"])
+def test_a_missing_csv_is_one_line_and_exit_2(parity, tmp_path, flag, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        parity.main([str(tmp_path / "store"), "--no-train", "--out", str(out),
+                     flag, str(tmp_path / "nope.csv")])
+    assert exc.value.code == 2
+    assert f"{flag}: no such file: {tmp_path / 'nope.csv'}" in capsys.readouterr().err
+    assert not out.exists()

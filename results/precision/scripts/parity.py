@@ -243,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="Score cheaply (1,000 samples, 500 test points, Parzen only): a "
                              "check of the script, not the study.")
     args = parser.parse_args(argv)
+    for name in ("reference", "keep"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            parser.error(f"--{name}: no such file: {path}")
     from ganbench.executors import run_many
     from ganbench.store import Store
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,14 +27,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[3]
 COLLAPSED_PARZEN, COLLAPSED_D_LOSS = -150.0, 0.01
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def collapsed(valid: list[float], d_loss: float) -> bool:
@@ -51,8 +42,9 @@ def main(argv: list[str] | None = None) -> None:
                         choices=["highest", "high", "medium"])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "precision" / "screen")
     args = parser.parse_args(argv)
-
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
+    from parity import _commit, _cpu  # the study's provenance helpers, beside this script
 
     torch.set_num_threads(1)
     from ganbench import presets
@@ -102,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", "Collapsed at the end: " + "; ".join(
         f"{p}: {int(c['sum'])} of {int(c['count'])}" for p, c in counts.iterrows()) + ".", "",
         "Command: `python " + " ".join([str(Path(sys.argv[0]))] + (argv or sys.argv[1:])) + "`",
-        f"Machine: {platform.node()} ({platform.machine()}), Python "
+        f"Machine: {platform.node()} ({_cpu()}), Python "
         f"{platform.python_version()}; code at {_commit()}.", ""]
     (args.out / "README.md").write_text("\n".join(lines))
     print((args.out / "README.md").read_text())
